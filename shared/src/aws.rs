@@ -1,0 +1,346 @@
+//! AWS adapters: DynamoDB store, SQS FIFO queue, Secrets Manager secrets.
+//!
+//! The standard AWS configuration chain applies, so `AWS_ENDPOINT_URL_DYNAMODB`,
+//! `AWS_ENDPOINT_URL_SQS` and `AWS_ENDPOINT_URL_SECRETS_MANAGER` point the same binary at
+//! local emulators, and leaving them unset uses AWS.
+
+use async_trait::async_trait;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_sdk_dynamodb::error::DisplayErrorContext;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
+    KeyType, Projection, ProjectionType, ScalarAttributeType,
+};
+use aws_sdk_sqs::types::MessageAttributeValue;
+use chrono::{DateTime, SecondsFormat, Utc};
+use std::collections::HashMap;
+use std::time::Duration;
+
+use crate::schema::{Channel, Message};
+use crate::secrets::{ChannelSecrets, SecretSource};
+use crate::store::{Insert, MessageQueue, MessageStore, QueueError, StoreError, StoredMessage};
+
+/// Index of every message of one customer identity, in time order.
+pub const TIMELINE_INDEX: &str = "by-customer";
+/// Sparse index of messages not yet on their queue, per channel.
+pub const PENDING_INDEX: &str = "pending";
+
+/// DynamoDB's item limit is 400 KB; above this the raw payload is left out of the item.
+const MAX_ITEM_BYTES: usize = 380 * 1024;
+
+/// The SDK configuration every adapter shares: bounded timeouts (providers give up on slow
+/// webhooks after 2 to 15 s) and a few retries. No network call happens here.
+pub async fn sdk_config() -> SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(1))
+                .operation_attempt_timeout(Duration::from_secs(2))
+                .operation_timeout(Duration::from_secs(5))
+                .build(),
+        )
+        .retry_config(RetryConfig::standard().with_max_attempts(3))
+        .load()
+        .await
+}
+
+/// RFC 3339 UTC with fixed microsecond precision, so the strings sort as the times do.
+pub fn sortable_time(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+pub struct DynamoStore {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+    retention_days: Option<u32>,
+}
+
+impl DynamoStore {
+    pub fn new(
+        client: aws_sdk_dynamodb::Client,
+        table: impl Into<String>,
+        retention_days: Option<u32>,
+    ) -> Self {
+        DynamoStore {
+            client,
+            table: table.into(),
+            retention_days,
+        }
+    }
+
+    fn item(&self, stored: &StoredMessage) -> Result<HashMap<String, AttributeValue>, StoreError> {
+        let m = &stored.message;
+        let json = serde_json::to_string(m).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let s = |v: &str| AttributeValue::S(v.to_string());
+        let time = m.sent_at.unwrap_or(m.received_at);
+        let mut item = HashMap::from([
+            ("id".to_string(), s(&m.id)),
+            ("channel".to_string(), s(m.channel.as_str())),
+            ("provider".to_string(), s(&m.provider)),
+            ("kind".to_string(), s(m.kind.as_str())),
+            ("schema_version".to_string(), s(&m.schema_version)),
+            ("conversation_id".to_string(), s(&m.conversation_id)),
+            ("customer_key".to_string(), s(&m.customer.key)),
+            ("timeline".to_string(), s(&format!("{}#{}", sortable_time(time), m.id))),
+            ("received_at".to_string(), s(&sortable_time(m.received_at))),
+            ("pending".to_string(), s(m.channel.as_str())),
+            ("raw_content_type".to_string(), s(&stored.raw_content_type)),
+        ]);
+        if json.len() + stored.raw.len() <= MAX_ITEM_BYTES {
+            item.insert("raw".into(), AttributeValue::B(stored.raw.to_vec().into()));
+        } else {
+            item.insert("raw_omitted".into(), AttributeValue::Bool(true));
+        }
+        item.insert("message".into(), AttributeValue::S(json));
+        if let Some(days) = self.retention_days {
+            let expires = m.received_at.timestamp() + i64::from(days) * 86_400;
+            item.insert("expires_at".into(), AttributeValue::N(expires.to_string()));
+        }
+        Ok(item)
+    }
+
+    /// Every message of one customer identity (`phone:+…`, `email:…`, ...) across all
+    /// channels, in time order: the omnichannel timeline.
+    pub async fn timeline(&self, customer_key: &str) -> Result<Vec<Message>, StoreError> {
+        let items = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(TIMELINE_INDEX)
+            .key_condition_expression("customer_key = :k")
+            .expression_attribute_values(":k", AttributeValue::S(customer_key.to_string()))
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .map_err(|e| StoreError::Unavailable(DisplayErrorContext(&e).to_string()))?;
+        items.iter().map(message_of).collect()
+    }
+
+    /// The stored item of one message id, as DynamoDB returns it.
+    pub async fn get_item(
+        &self,
+        id: &str,
+    ) -> Result<Option<HashMap<String, AttributeValue>>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("id", AttributeValue::S(id.to_string()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| StoreError::Unavailable(DisplayErrorContext(&e).to_string()))?;
+        Ok(out.item)
+    }
+}
+
+fn message_of(item: &HashMap<String, AttributeValue>) -> Result<Message, StoreError> {
+    let json = item
+        .get("message")
+        .and_then(|v| v.as_s().ok())
+        .ok_or_else(|| StoreError::Corrupt("item has no message attribute".into()))?;
+    serde_json::from_str(json).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+#[async_trait]
+impl MessageStore for DynamoStore {
+    async fn insert(&self, stored: &StoredMessage) -> Result<Insert, StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(self.item(stored)?))
+            .condition_expression("attribute_not_exists(id)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Insert::New),
+            Err(err) => {
+                let service = err.as_service_error();
+                if service.is_some_and(|e| e.is_conditional_check_failed_exception()) {
+                    Ok(Insert::Duplicate)
+                } else {
+                    Err(StoreError::Unavailable(DisplayErrorContext(&err).to_string()))
+                }
+            }
+        }
+    }
+
+    async fn mark_published(&self, id: &str) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("id", AttributeValue::S(id.to_string()))
+            .update_expression("REMOVE pending")
+            .condition_expression("attribute_exists(id)")
+            .send()
+            .await
+            .map_err(|e| StoreError::Unavailable(DisplayErrorContext(&e).to_string()))?;
+        Ok(())
+    }
+
+    async fn pending(
+        &self,
+        channel: Channel,
+        before: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Message>, StoreError> {
+        let mut found = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(PENDING_INDEX)
+                .key_condition_expression("pending = :c AND received_at < :t")
+                .expression_attribute_values(":c", AttributeValue::S(channel.as_str().into()))
+                .expression_attribute_values(":t", AttributeValue::S(sortable_time(before)))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| StoreError::Unavailable(DisplayErrorContext(&e).to_string()))?;
+            for item in page.items() {
+                found.push(message_of(item)?);
+                if found.len() >= limit {
+                    return Ok(found);
+                }
+            }
+            start = page.last_evaluated_key;
+            if start.is_none() {
+                return Ok(found);
+            }
+        }
+    }
+}
+
+/// Creates the gateway's table with its indexes (local runs and tests; AWS gets it from the
+/// templates in `infra/`, which must match).
+pub async fn create_table(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+) -> Result<(), aws_sdk_dynamodb::Error> {
+    let attr = |name: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .expect("name and type are set")
+    };
+    let key = |name: &str, kind: KeyType| {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(kind)
+            .build()
+            .expect("name and type are set")
+    };
+    let index = |name: &str, pk: &str, sk: &str| {
+        GlobalSecondaryIndex::builder()
+            .index_name(name)
+            .key_schema(key(pk, KeyType::Hash))
+            .key_schema(key(sk, KeyType::Range))
+            .projection(
+                Projection::builder()
+                    .projection_type(ProjectionType::All)
+                    .build(),
+            )
+            .build()
+            .expect("index fields are set")
+    };
+    client
+        .create_table()
+        .table_name(table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attr("id"))
+        .attribute_definitions(attr("customer_key"))
+        .attribute_definitions(attr("timeline"))
+        .attribute_definitions(attr("pending"))
+        .attribute_definitions(attr("received_at"))
+        .key_schema(key("id", KeyType::Hash))
+        .global_secondary_indexes(index(TIMELINE_INDEX, "customer_key", "timeline"))
+        .global_secondary_indexes(index(PENDING_INDEX, "pending", "received_at"))
+        .send()
+        .await?;
+    Ok(())
+}
+
+pub struct SqsQueue {
+    client: aws_sdk_sqs::Client,
+    url: String,
+}
+
+impl SqsQueue {
+    pub fn new(client: aws_sdk_sqs::Client, url: impl Into<String>) -> Self {
+        SqsQueue {
+            client,
+            url: url.into(),
+        }
+    }
+}
+
+fn string_attribute(value: &str) -> MessageAttributeValue {
+    MessageAttributeValue::builder()
+        .data_type("String")
+        .string_value(value)
+        .build()
+        .expect("data type is set")
+}
+
+#[async_trait]
+impl MessageQueue for SqsQueue {
+    /// One FIFO message: grouped by conversation (order per conversation) and deduplicated by
+    /// the message id (a second send within SQS's 5-minute window is dropped by SQS).
+    async fn publish(&self, message: &Message) -> Result<(), QueueError> {
+        let body = serde_json::to_string(message).map_err(|e| QueueError(e.to_string()))?;
+        self.client
+            .send_message()
+            .queue_url(&self.url)
+            .message_body(body)
+            .message_group_id(&message.conversation_id)
+            .message_deduplication_id(&message.id)
+            .message_attributes("channel", string_attribute(message.channel.as_str()))
+            .message_attributes("provider", string_attribute(&message.provider))
+            .message_attributes("kind", string_attribute(message.kind.as_str()))
+            .message_attributes("schema_version", string_attribute(&message.schema_version))
+            .send()
+            .await
+            .map_err(|e| QueueError(aws_sdk_sqs::error::DisplayErrorContext(&e).to_string()))?;
+        Ok(())
+    }
+}
+
+/// A channel's JSON secret from Secrets Manager.
+pub struct SecretsManagerSource {
+    client: aws_sdk_secretsmanager::Client,
+    secret_id: String,
+}
+
+impl SecretsManagerSource {
+    pub fn new(client: aws_sdk_secretsmanager::Client, secret_id: impl Into<String>) -> Self {
+        SecretsManagerSource {
+            client,
+            secret_id: secret_id.into(),
+        }
+    }
+}
+
+#[async_trait]
+impl SecretSource for SecretsManagerSource {
+    async fn load(&self) -> Result<ChannelSecrets, String> {
+        let out = self
+            .client
+            .get_secret_value()
+            .secret_id(&self.secret_id)
+            .send()
+            .await
+            .map_err(|e| aws_sdk_secretsmanager::error::DisplayErrorContext(&e).to_string())?;
+        let text = out
+            .secret_string()
+            .ok_or("the secret has no SecretString (binary secrets are not supported)")?;
+        ChannelSecrets::from_json(text)
+    }
+}

@@ -1,0 +1,189 @@
+//! Typed configuration, read once at cold start from the environment.
+
+use std::collections::BTreeMap;
+
+use crate::schema::Channel;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("environment variable {0} is required")]
+    Missing(&'static str),
+    #[error("environment variable {0} is invalid: {1}")]
+    Invalid(&'static str, String),
+}
+
+/// A channel function's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// DynamoDB table shared by all channels (`TABLE_NAME`).
+    pub table_name: String,
+    /// This channel's SQS FIFO queue (`QUEUE_URL`).
+    pub queue_url: String,
+    /// Secrets Manager id of this channel's JSON secret (`SECRET_ID`).
+    pub secret_id: String,
+    /// The public URL this function is reached at, without the provider segment
+    /// (`PUBLIC_BASE_URL`, e.g. `https://hooks.example.com/sms`). Needed by URL-signing
+    /// providers (Twilio, Plivo); without it the forwarded headers are used.
+    pub public_base_url: Option<String>,
+    /// Larger bodies are refused with 413 (`MAX_BODY_BYTES`, default 1 MiB).
+    pub max_body_bytes: usize,
+    /// Allowed clock difference for signed timestamps (`SIGNATURE_TOLERANCE_SECS`, default 300).
+    pub signature_tolerance_secs: i64,
+    /// Stored items expire after this many days (`RETENTION_DAYS`; unset or 0 keeps them).
+    pub retention_days: Option<u32>,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let required = |name: &'static str| {
+            get(name)
+                .filter(|v| !v.trim().is_empty())
+                .ok_or(ConfigError::Missing(name))
+        };
+        let public_base_url = get("PUBLIC_BASE_URL").filter(|v| !v.trim().is_empty());
+        if let Some(url) = &public_base_url
+            && !(url.starts_with("https://") || url.starts_with("http://"))
+        {
+            return Err(ConfigError::Invalid(
+                "PUBLIC_BASE_URL",
+                "must start with https:// or http://".into(),
+            ));
+        }
+        Ok(Config {
+            table_name: required("TABLE_NAME")?,
+            queue_url: required("QUEUE_URL")?,
+            secret_id: required("SECRET_ID")?,
+            public_base_url,
+            max_body_bytes: parse(&get, "MAX_BODY_BYTES", 1024 * 1024)?,
+            signature_tolerance_secs: parse(&get, "SIGNATURE_TOLERANCE_SECS", 300)?,
+            retention_days: Some(parse(&get, "RETENTION_DAYS", 0u32)?).filter(|d| *d > 0),
+        })
+    }
+}
+
+/// The redrive function's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedriveConfig {
+    pub table_name: String,
+    /// Queue per channel, from `QUEUE_URL_<CHANNEL>` variables (`QUEUE_URL_SMS`, ...).
+    pub queues: BTreeMap<Channel, String>,
+    /// Only messages pending for longer than this are swept (`REDRIVE_MIN_AGE_SECS`, default
+    /// 60), so a request still publishing is not raced; SQS FIFO deduplication covers the rest.
+    pub min_age_secs: i64,
+    /// Most messages per channel per sweep (`REDRIVE_BATCH`, default 500).
+    pub batch: usize,
+}
+
+impl RedriveConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let vars: BTreeMap<String, String> = std::env::vars().collect();
+        Self::from_vars(&vars)
+    }
+
+    pub fn from_vars(vars: &BTreeMap<String, String>) -> Result<Self, ConfigError> {
+        let get = |name: &str| vars.get(name).cloned();
+        let mut queues = BTreeMap::new();
+        for (name, url) in vars {
+            if let Some(channel) = name.strip_prefix("QUEUE_URL_") {
+                let channel = channel.to_ascii_lowercase().parse().map_err(|e: String| {
+                    ConfigError::Invalid("QUEUE_URL_<CHANNEL>", e)
+                })?;
+                queues.insert(channel, url.clone());
+            }
+        }
+        if queues.is_empty() {
+            return Err(ConfigError::Missing("QUEUE_URL_<CHANNEL>"));
+        }
+        Ok(RedriveConfig {
+            table_name: get("TABLE_NAME")
+                .filter(|v| !v.is_empty())
+                .ok_or(ConfigError::Missing("TABLE_NAME"))?,
+            queues,
+            min_age_secs: parse(&get, "REDRIVE_MIN_AGE_SECS", 60)?,
+            batch: parse(&get, "REDRIVE_BATCH", 500)?,
+        })
+    }
+}
+
+fn parse<T: std::str::FromStr>(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: T,
+) -> Result<T, ConfigError> {
+    match get(name).filter(|v| !v.trim().is_empty()) {
+        None => Ok(default),
+        Some(v) => v
+            .trim()
+            .parse()
+            .map_err(|_| ConfigError::Invalid(name, format!("{v:?} is not a number"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: BTreeMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |name| map.get(name).cloned()
+    }
+
+    #[test]
+    fn reads_required_and_defaults() {
+        let c = Config::from_lookup(env(&[
+            ("TABLE_NAME", "messages"),
+            ("QUEUE_URL", "http://q"),
+            ("SECRET_ID", "gateway/sms"),
+        ]))
+        .unwrap();
+        assert_eq!(c.max_body_bytes, 1024 * 1024);
+        assert_eq!(c.signature_tolerance_secs, 300);
+        assert_eq!(c.retention_days, None);
+        assert_eq!(c.public_base_url, None);
+    }
+
+    #[test]
+    fn reports_missing_and_invalid() {
+        assert_eq!(
+            Config::from_lookup(env(&[("TABLE_NAME", "t")])),
+            Err(ConfigError::Missing("QUEUE_URL"))
+        );
+        let bad = Config::from_lookup(env(&[
+            ("TABLE_NAME", "t"),
+            ("QUEUE_URL", "q"),
+            ("SECRET_ID", "s"),
+            ("MAX_BODY_BYTES", "lots"),
+        ]));
+        assert!(matches!(bad, Err(ConfigError::Invalid("MAX_BODY_BYTES", _))));
+        let bad_url = Config::from_lookup(env(&[
+            ("TABLE_NAME", "t"),
+            ("QUEUE_URL", "q"),
+            ("SECRET_ID", "s"),
+            ("PUBLIC_BASE_URL", "hooks.example.com"),
+        ]));
+        assert!(matches!(bad_url, Err(ConfigError::Invalid("PUBLIC_BASE_URL", _))));
+    }
+
+    #[test]
+    fn redrive_collects_queues_per_channel() {
+        let vars: BTreeMap<String, String> = [
+            ("TABLE_NAME", "t"),
+            ("QUEUE_URL_SMS", "http://sms"),
+            ("QUEUE_URL_CHAT", "http://chat"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let c = RedriveConfig::from_vars(&vars).unwrap();
+        assert_eq!(c.queues[&Channel::Sms], "http://sms");
+        assert_eq!(c.queues[&Channel::Chat], "http://chat");
+        assert_eq!(c.min_age_secs, 60);
+    }
+}

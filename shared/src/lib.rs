@@ -1,0 +1,19 @@
+//! The channel-webhook gateway's shared library: the message schema, the provider port and
+//! the providers, signature helpers, the request pipeline, AWS adapters, configuration and
+//! telemetry. Each channel function is a thin binary that registers its providers here.
+
+pub mod aws;
+pub mod config;
+pub mod error;
+pub mod identity;
+pub mod lambda;
+pub mod pipeline;
+pub mod provider;
+pub mod providers;
+pub mod redrive;
+pub mod request;
+pub mod schema;
+pub mod secrets;
+pub mod store;
+pub mod telemetry;
+pub mod verify;

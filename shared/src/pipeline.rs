@@ -1,0 +1,285 @@
+//! The request pipeline every channel function runs: route, check, verify on the raw bytes,
+//! normalise, store (deduplicated), publish, answer. Provider quirks stay in the providers.
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use http::{HeaderMap, Method, StatusCode};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::OnceCell;
+
+use crate::error::GatewayError;
+use crate::provider::{Context, Outcome, Provider, Reply};
+use crate::request::{WebhookRequest, provider_from_path, public_url};
+use crate::schema::{Channel, Message};
+use crate::secrets::{ChannelSecrets, SecretSource};
+use crate::store::{Insert, MessageQueue, MessageStore, StoredMessage};
+use crate::telemetry::{self, MetricSink, RequestCounts};
+
+/// An HTTP request as the transport delivered it.
+#[derive(Debug)]
+pub struct Incoming {
+    pub method: Method,
+    pub path: String,
+    pub raw_query: String,
+    pub headers: HeaderMap,
+    /// The decoded body, or the decoding failure (broken base64 in the event).
+    pub body: Result<Bytes, GatewayError>,
+}
+
+/// The answer to send back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    pub status: StatusCode,
+    pub content_type: &'static str,
+    pub body: String,
+    pub headers: Vec<(&'static str, String)>,
+}
+
+impl From<Reply> for Response {
+    fn from(reply: Reply) -> Self {
+        Response {
+            status: reply.status,
+            content_type: reply.content_type,
+            body: reply.body,
+            headers: Vec::new(),
+        }
+    }
+}
+
+/// Per-function settings the pipeline needs.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub public_base_url: Option<String>,
+    pub max_body_bytes: usize,
+    pub signature_tolerance_secs: i64,
+}
+
+pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+
+/// The adapters the pipeline talks to.
+pub struct Ports {
+    pub store: Arc<dyn MessageStore>,
+    pub queue: Arc<dyn MessageQueue>,
+    pub secrets: Arc<dyn SecretSource>,
+    pub metrics: Arc<dyn MetricSink>,
+    pub clock: Clock,
+}
+
+/// One channel's webhook handler.
+pub struct Gateway {
+    channel: Channel,
+    providers: HashMap<&'static str, Box<dyn Provider>>,
+    settings: Settings,
+    ports: Ports,
+    /// Loaded on the first request that needs them, once per cold start; a failed load is
+    /// retried by the next request.
+    secrets: OnceCell<ChannelSecrets>,
+}
+
+struct Handled {
+    reply: Reply,
+    counts: RequestCounts,
+}
+
+impl Gateway {
+    pub fn new(
+        channel: Channel,
+        providers: Vec<Box<dyn Provider>>,
+        settings: Settings,
+        ports: Ports,
+    ) -> Self {
+        let providers = providers.into_iter().map(|p| (p.name(), p)).collect();
+        Gateway {
+            channel,
+            providers,
+            settings,
+            ports,
+            secrets: OnceCell::new(),
+        }
+    }
+
+    pub fn channel(&self) -> Channel {
+        self.channel
+    }
+
+    /// Handles one webhook request; never panics on bad input and never fails without an answer.
+    pub async fn handle(&self, incoming: Incoming) -> Response {
+        let started = Instant::now();
+        let name = provider_from_path(&incoming.path).to_string();
+        let (metric_provider, result) = match self.providers.get(name.as_str()) {
+            Some(provider) => (provider.name(), self.process(provider.as_ref(), incoming).await),
+            None => ("unknown", Err(GatewayError::UnknownProvider)),
+        };
+        let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+        match result {
+            Ok(handled) => {
+                tracing::info!(
+                    channel = %self.channel,
+                    provider = metric_provider,
+                    status = handled.reply.status.as_u16(),
+                    accepted = handled.counts.accepted,
+                    duplicates = handled.counts.duplicates,
+                    publish_deferred = handled.counts.publish_deferred,
+                    latency_ms,
+                    "webhook handled"
+                );
+                self.ports.metrics.emit(telemetry::request_metrics(
+                    self.channel,
+                    metric_provider,
+                    handled.counts,
+                    None,
+                    latency_ms,
+                ));
+                handled.reply.into()
+            }
+            Err(err) => {
+                let status = err.status();
+                if status.is_server_error() {
+                    tracing::error!(channel = %self.channel, provider = metric_provider, status = status.as_u16(), reason = err.reason(), error = %err, latency_ms, "webhook failed");
+                } else {
+                    tracing::warn!(channel = %self.channel, provider = metric_provider, status = status.as_u16(), reason = err.reason(), error = %err, latency_ms, "webhook rejected");
+                }
+                self.ports.metrics.emit(telemetry::request_metrics(
+                    self.channel,
+                    metric_provider,
+                    RequestCounts::default(),
+                    Some(err.reason()),
+                    latency_ms,
+                ));
+                let mut response = Response::from(Reply::json(
+                    status,
+                    serde_json::json!({ "error": err.public_code() }).to_string(),
+                ));
+                if matches!(err, GatewayError::MethodNotAllowed)
+                    && let Some(provider) = self.providers.get(name.as_str())
+                {
+                    let allow: Vec<&str> = provider.methods().iter().map(Method::as_str).collect();
+                    response.headers.push(("allow", allow.join(", ")));
+                }
+                response
+            }
+        }
+    }
+
+    async fn process(
+        &self,
+        provider: &dyn Provider,
+        incoming: Incoming,
+    ) -> Result<Handled, GatewayError> {
+        if !provider.methods().contains(&incoming.method) {
+            return Err(GatewayError::MethodNotAllowed);
+        }
+        let body = incoming.body?;
+        if body.len() > self.settings.max_body_bytes {
+            return Err(GatewayError::PayloadTooLarge);
+        }
+        let req = WebhookRequest {
+            public_url: public_url(
+                self.settings.public_base_url.as_deref(),
+                &incoming.headers,
+                &incoming.path,
+                provider.name(),
+                &incoming.raw_query,
+            ),
+            method: incoming.method,
+            provider: provider.name().to_string(),
+            raw_query: incoming.raw_query,
+            headers: incoming.headers,
+            body,
+        };
+        let secret = self.secrets().await?.provider(provider.name());
+        if let Some(handshake) = provider.handshake(&req, &secret) {
+            return Ok(Handled {
+                reply: handshake?,
+                counts: RequestCounts::default(),
+            });
+        }
+        let now = (self.ports.clock)();
+        provider.verify(&req, &secret, now, self.settings.signature_tolerance_secs)?;
+        let ctx = Context {
+            channel: self.channel,
+            provider: provider.name(),
+            received_at: now,
+        };
+        match provider.normalise(&req, &ctx).await? {
+            Outcome::Reply(reply) => Ok(Handled {
+                reply,
+                counts: RequestCounts::default(),
+            }),
+            Outcome::Store(messages) => Ok(Handled {
+                counts: self.store_and_publish(messages, &req).await?,
+                reply: provider.ack(),
+            }),
+        }
+    }
+
+    async fn secrets(&self) -> Result<&ChannelSecrets, GatewayError> {
+        self.secrets
+            .get_or_try_init(|| self.ports.secrets.load())
+            .await
+            .map_err(GatewayError::SecretsUnavailable)
+    }
+
+    /// Stores every message first (the answer depends only on that), then publishes the new
+    /// ones in order. A failed publication leaves the message marked pending for the redrive,
+    /// and the later messages of the request wait for it too, so order is kept.
+    async fn store_and_publish(
+        &self,
+        messages: Vec<Message>,
+        req: &WebhookRequest,
+    ) -> Result<RequestCounts, GatewayError> {
+        let mut counts = RequestCounts::default();
+        let mut fresh = Vec::new();
+        let raw_content_type = req.content_type();
+        for message in messages {
+            let item = StoredMessage {
+                message,
+                raw: req.body.clone(),
+                raw_content_type: raw_content_type.clone(),
+            };
+            match self.ports.store.insert(&item).await? {
+                Insert::New => {
+                    counts.accepted += 1;
+                    fresh.push(item.message);
+                }
+                Insert::Duplicate => {
+                    counts.duplicates += 1;
+                    tracing::info!(id = %item.message.id, "duplicate delivery ignored");
+                }
+            }
+        }
+        publish_in_order(
+            self.ports.store.as_ref(),
+            self.ports.queue.as_ref(),
+            &fresh,
+            &mut counts,
+        )
+        .await;
+        Ok(counts)
+    }
+}
+
+/// Publishes `messages` in order and clears their pending marks, stopping at the first
+/// failure so a conversation's order is kept; what is left stays pending for the redrive.
+pub(crate) async fn publish_in_order(
+    store: &dyn MessageStore,
+    queue: &dyn MessageQueue,
+    messages: &[Message],
+    counts: &mut RequestCounts,
+) -> usize {
+    for (published, message) in messages.iter().enumerate() {
+        if let Err(err) = queue.publish(message).await {
+            tracing::warn!(id = %message.id, error = %err, "publication deferred to the redrive");
+            counts.publish_deferred += (messages.len() - published) as u32;
+            return published;
+        }
+        // Once on the queue, a failure to clear the mark only means the redrive sends it
+        // again, which the FIFO queue's deduplication id absorbs.
+        if let Err(err) = store.mark_published(&message.id).await {
+            tracing::warn!(id = %message.id, error = %err, "published but still marked pending");
+        }
+    }
+    messages.len()
+}

@@ -1,0 +1,69 @@
+//! Provider modules: each holds its verifier and normaliser, and nothing else knows its quirks.
+
+pub mod plivo;
+pub mod telnyx;
+pub mod twilio;
+pub mod vonage;
+
+use crate::error::GatewayError;
+use crate::request::WebhookRequest;
+
+/// Form or query fields as a multi-map lookup, in the order sent.
+#[derive(Debug, Clone, Default)]
+pub struct Fields(pub Vec<(String, String)>);
+
+impl Fields {
+    /// The request's fields: the form body for form posts, the query string for GETs.
+    pub fn of(req: &WebhookRequest) -> Result<Self, GatewayError> {
+        if req.method == http::Method::GET {
+            return Ok(Fields(req.query()));
+        }
+        if req.content_type() != "application/x-www-form-urlencoded" {
+            return Err(GatewayError::malformed("expected a form-encoded body"));
+        }
+        req.form()
+            .map(Fields)
+            .map_err(|_| GatewayError::malformed("form body does not decode"))
+    }
+
+    /// The first value of `name`, when present and not empty.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .filter(|v| !v.is_empty())
+    }
+
+    pub fn require(&self, name: &'static str) -> Result<&str, GatewayError> {
+        self.get(name)
+            .ok_or_else(|| GatewayError::malformed(format!("missing field {name}")))
+    }
+
+    /// Names with all their values, names sorted and each name's values sorted
+    /// (the order URL-signing schemes sign in).
+    pub fn sorted_groups(&self) -> Vec<(&str, Vec<&str>)> {
+        let mut map: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+        for (k, v) in &self.0 {
+            map.entry(k.as_str()).or_default().push(v.as_str());
+        }
+        map.into_iter()
+            .map(|(k, mut vs)| {
+                vs.sort_unstable();
+                (k, vs)
+            })
+            .collect()
+    }
+}
+
+/// Parses a JSON body, with an error that names the position but never quotes the payload.
+pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, GatewayError> {
+    serde_json::from_slice(body).map_err(|e| {
+        GatewayError::malformed(format!(
+            "body is not the expected JSON ({:?} at line {} column {})",
+            e.classify(),
+            e.line(),
+            e.column()
+        ))
+    })
+}

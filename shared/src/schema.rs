@@ -1,0 +1,365 @@
+//! Message schema v1: the one document every channel normalises into.
+//!
+//! This is a public contract with helpdesk consumers: change it additively only, bump
+//! [`SCHEMA_VERSION`]'s minor number when adding a field, and regenerate
+//! `schema/message.v1.json` (`cargo run -p gateway-shared --bin schema`). A test fails when the
+//! committed JSON Schema or `docs/schema.md` drift from these types.
+
+use chrono::{DateTime, Utc};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// Version of the message document. Consumers should accept any `1.x`.
+pub const SCHEMA_VERSION: &str = "1.0";
+
+/// A normalised customer-contact event: a message, a delivery status or a call transcript.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(title = "Message", extend("$id" = "https://channel-gateway.dev/schema/message.v1.json"))]
+pub struct Message {
+    /// Version of this document's schema, `major.minor`. Minor versions only add fields.
+    pub schema_version: String,
+    /// Deterministic id: the same provider event always yields the same id, so a retried
+    /// webhook is recognised as a duplicate. Opaque; `msg_` followed by 32 hex digits.
+    pub id: String,
+    /// The channel the event arrived on.
+    pub channel: Channel,
+    /// The provider that delivered the webhook, as in the webhook path (`twilio`, `telnyx`, ...).
+    pub provider: String,
+    /// What the event is.
+    pub kind: Kind,
+    /// Whether the underlying message went from the customer to the business or back.
+    pub direction: Direction,
+    /// The provider's own id of the message (or call), as given.
+    pub provider_message_id: String,
+    /// Stable id for one customer on one business endpoint of one channel. Opaque;
+    /// `conv_` followed by 32 hex digits. Also the SQS `MessageGroupId`.
+    pub conversation_id: String,
+    /// The customer side of the conversation.
+    pub customer: Party,
+    /// The business endpoint that was contacted (number, page, account).
+    pub business: Party,
+    /// When the provider says the message was sent, if it says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent_at: Option<DateTime<Utc>>,
+    /// When the gateway received the webhook.
+    pub received_at: DateTime<Utc>,
+    /// Message text, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// Media and files attached to the message.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachments: Vec<Attachment>,
+    /// The provider message id this message replies to, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<String>,
+    /// Delivery details, present when `kind` is `status`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<StatusUpdate>,
+    /// The call transcript, present when `kind` is `transcript`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transcript: Option<Transcript>,
+}
+
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Channel {
+    Sms,
+    Social,
+    Chat,
+    Voice,
+    Email,
+}
+
+impl Channel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Sms => "sms",
+            Channel::Social => "social",
+            Channel::Chat => "chat",
+            Channel::Voice => "voice",
+            Channel::Email => "email",
+        }
+    }
+}
+
+impl std::fmt::Display for Channel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Channel {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [
+            Channel::Sms,
+            Channel::Social,
+            Channel::Chat,
+            Channel::Voice,
+            Channel::Email,
+        ]
+        .into_iter()
+        .find(|c| c.as_str() == s)
+        .ok_or_else(|| format!("unknown channel {s:?}"))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// A message written by a person (or bot).
+    Message,
+    /// A delivery receipt for a message: see `status`.
+    Status,
+    /// A voice call's transcript: see `transcript`.
+    Transcript,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Message => "message",
+            Kind::Status => "status",
+            Kind::Transcript => "transcript",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    /// From the customer to the business.
+    Inbound,
+    /// From the business to the customer (status receipts are about outbound messages).
+    Outbound,
+}
+
+/// One side of a conversation. Every field but `id` is optional: providers reveal different things.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Party {
+    /// The provider-scoped identifier, as the provider gives it (a phone number, a user id, ...).
+    pub id: String,
+    /// Phone number in E.164 (`+14155550100`), when the identifier is a phone number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+    /// E-mail address, local part as given and domain lower-cased.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// A user name or handle on the provider (`@name`), when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handle: Option<String>,
+    /// A display name, when the provider shares one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    /// The normalised identity used for the omnichannel timeline: `phone:<E.164>`,
+    /// `email:<address>`, or `<channel>:<provider>:<id>` when neither is known.
+    pub key: String,
+}
+
+impl Party {
+    /// A party identified by the provider-scoped `id`, with a phone number parsed from it where
+    /// it is one. `channel` and `provider` scope the key when no phone number is found.
+    pub fn from_id(channel: Channel, provider: &str, id: impl Into<String>) -> Self {
+        let id = id.into();
+        let phone = crate::identity::e164(&id);
+        let mut party = Party {
+            id,
+            phone,
+            ..Party::default()
+        };
+        party.key = party.identity_key(channel, provider);
+        party
+    }
+
+    /// The normalised identity key of this party: phone first, then e-mail, then the provider id.
+    pub fn identity_key(&self, channel: Channel, provider: &str) -> String {
+        if let Some(phone) = &self.phone {
+            format!("phone:{phone}")
+        } else if let Some(email) = &self.email {
+            format!("email:{email}")
+        } else {
+            format!("{channel}:{provider}:{}", self.id)
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Attachment {
+    pub kind: AttachmentKind,
+    /// Where the provider serves the content; fetching it may need the provider's credentials.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mime_type: Option<String>,
+    /// Size in bytes, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    /// File name, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AttachmentKind {
+    Image,
+    Audio,
+    Video,
+    File,
+    Sticker,
+    Location,
+    Contact,
+    Other,
+}
+
+impl AttachmentKind {
+    /// The attachment kind implied by a MIME type (`image/png` is an image).
+    pub fn from_mime(mime: &str) -> Self {
+        match mime.split('/').next().unwrap_or_default() {
+            "image" => AttachmentKind::Image,
+            "audio" => AttachmentKind::Audio,
+            "video" => AttachmentKind::Video,
+            "text" | "application" => AttachmentKind::File,
+            _ => AttachmentKind::Other,
+        }
+    }
+}
+
+/// Delivery state of an outbound message, from a provider's status callback.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct StatusUpdate {
+    /// The state, mapped onto one vocabulary for every provider.
+    pub state: DeliveryState,
+    /// The provider's own word for the state, as given.
+    pub provider_state: String,
+    /// The provider's error code, when the message failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<String>,
+    /// The provider's error description, when it gives one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_message: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryState {
+    /// Accepted by the provider, not yet sent to the carrier.
+    Queued,
+    /// Handed to the carrier or platform.
+    Sent,
+    /// Delivered to the customer's device.
+    Delivered,
+    /// Read by the customer.
+    Read,
+    /// The provider or carrier gave up: see `error_code`.
+    Failed,
+    /// A state this schema has no word for: see `provider_state`.
+    Unknown,
+}
+
+/// A voice call's transcript.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Transcript {
+    pub call_id: String,
+    /// BCP 47 language tag, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
+    /// Call or recording length in seconds, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_seconds: Option<f64>,
+    /// The whole transcript as one text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub full_text: Option<String>,
+    /// Time-ordered utterances.
+    #[serde(default)]
+    pub segments: Vec<Segment>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Segment {
+    pub speaker: Speaker,
+    /// Seconds from the start of the call.
+    pub start: f64,
+    /// Seconds from the start of the call.
+    pub end: f64,
+    pub text: String,
+    /// 0 to 1, when the provider gives it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confidence: Option<f64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Speaker {
+    Customer,
+    Agent,
+    Bot,
+    Unknown,
+}
+
+/// The deterministic message id: a retried webhook for the same provider event gets the same id.
+/// `event_key` is the provider's id of the event (for statuses, message id plus state).
+pub fn message_id(channel: Channel, provider: &str, event_key: &str) -> String {
+    format!("msg_{}", short_hash(&[channel.as_str(), provider, event_key]))
+}
+
+/// The conversation id: one customer identity on one business endpoint of one channel.
+pub fn conversation_id(channel: Channel, business_id: &str, customer_key: &str) -> String {
+    format!(
+        "conv_{}",
+        short_hash(&[channel.as_str(), business_id, customer_key])
+    )
+}
+
+fn short_hash(parts: &[&str]) -> String {
+    let mut hasher = Sha256::new();
+    for part in parts {
+        // Length-prefix each part so ("ab","c") and ("a","bc") differ.
+        hasher.update((part.len() as u64).to_be_bytes());
+        hasher.update(part.as_bytes());
+    }
+    hex::encode(&hasher.finalize()[..16])
+}
+
+/// The JSON Schema of [`Message`], as committed in `schema/message.v1.json`.
+pub fn json_schema() -> serde_json::Value {
+    serde_json::to_value(schemars::schema_for!(Message)).expect("a schema is always JSON")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_deterministic_and_distinct() {
+        let a = message_id(Channel::Sms, "twilio", "SM1");
+        assert_eq!(a, message_id(Channel::Sms, "twilio", "SM1"));
+        assert_ne!(a, message_id(Channel::Sms, "plivo", "SM1"));
+        assert_ne!(a, message_id(Channel::Chat, "twilio", "SM1"));
+        assert_ne!(
+            message_id(Channel::Sms, "ab", "c"),
+            message_id(Channel::Sms, "a", "bc")
+        );
+        assert!(a.starts_with("msg_") && a.len() == 36);
+    }
+
+    #[test]
+    fn party_key_prefers_phone_then_email_then_scoped_id() {
+        let p = Party::from_id(Channel::Sms, "twilio", "+14155550100");
+        assert_eq!(p.key, "phone:+14155550100");
+        let mut e = Party::from_id(Channel::Chat, "slack", "U123");
+        assert_eq!(e.key, "chat:slack:U123");
+        e.email = Some("a@example.com".into());
+        assert_eq!(e.identity_key(Channel::Chat, "slack"), "email:a@example.com");
+    }
+
+    #[test]
+    fn attachment_kind_from_mime() {
+        assert_eq!(AttachmentKind::from_mime("image/jpeg"), AttachmentKind::Image);
+        assert_eq!(AttachmentKind::from_mime("application/pdf"), AttachmentKind::File);
+        assert_eq!(AttachmentKind::from_mime("bogus"), AttachmentKind::Other);
+    }
+}

@@ -1,0 +1,144 @@
+//! The storage and queue ports, and in-memory adapters for unit tests of the pipeline.
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use crate::schema::{Channel, Message};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    #[error("stored item unreadable: {0}")]
+    Corrupt(String),
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("queue unavailable: {0}")]
+pub struct QueueError(pub String);
+
+/// A message with the raw provider payload it came from.
+#[derive(Debug, Clone)]
+pub struct StoredMessage {
+    pub message: Message,
+    pub raw: Bytes,
+    pub raw_content_type: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Insert {
+    /// Stored now, marked pending publication.
+    New,
+    /// Already stored by an earlier or concurrent delivery; nothing written.
+    Duplicate,
+}
+
+/// Durable, deduplicating message storage (port).
+#[async_trait]
+pub trait MessageStore: Send + Sync {
+    /// Stores the message unless one with its id exists, atomically (no read-then-write).
+    async fn insert(&self, item: &StoredMessage) -> Result<Insert, StoreError>;
+    /// Clears the pending-publication mark once the message is on its queue.
+    async fn mark_published(&self, id: &str) -> Result<(), StoreError>;
+    /// Messages of `channel` still pending publication, received before `before`, oldest first.
+    async fn pending(
+        &self,
+        channel: Channel,
+        before: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Message>, StoreError>;
+}
+
+/// The channel's ordered, deduplicating queue (port).
+#[async_trait]
+pub trait MessageQueue: Send + Sync {
+    async fn publish(&self, message: &Message) -> Result<(), QueueError>;
+}
+
+/// In-memory store for unit tests.
+#[derive(Default)]
+pub struct MemoryStore {
+    items: Mutex<BTreeMap<String, (StoredMessage, bool)>>,
+    /// When set, every call fails as if the service were down.
+    pub down: std::sync::atomic::AtomicBool,
+}
+
+impl MemoryStore {
+    pub fn messages(&self) -> Vec<Message> {
+        let items = self.items.lock().unwrap();
+        items.values().map(|(m, _)| m.message.clone()).collect()
+    }
+    pub fn stored(&self) -> Vec<StoredMessage> {
+        let items = self.items.lock().unwrap();
+        items.values().map(|(m, _)| m.clone()).collect()
+    }
+    fn check(&self) -> Result<(), StoreError> {
+        if self.down.load(std::sync::atomic::Ordering::SeqCst) {
+            Err(StoreError::Unavailable("memory store is down".into()))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+#[async_trait]
+impl MessageStore for MemoryStore {
+    async fn insert(&self, item: &StoredMessage) -> Result<Insert, StoreError> {
+        self.check()?;
+        let mut items = self.items.lock().unwrap();
+        if items.contains_key(&item.message.id) {
+            return Ok(Insert::Duplicate);
+        }
+        items.insert(item.message.id.clone(), (item.clone(), true));
+        Ok(Insert::New)
+    }
+
+    async fn mark_published(&self, id: &str) -> Result<(), StoreError> {
+        self.check()?;
+        if let Some((_, pending)) = self.items.lock().unwrap().get_mut(id) {
+            *pending = false;
+        }
+        Ok(())
+    }
+
+    async fn pending(
+        &self,
+        channel: Channel,
+        before: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<Message>, StoreError> {
+        self.check()?;
+        let items = self.items.lock().unwrap();
+        let mut found: Vec<Message> = items
+            .values()
+            .filter(|(m, pending)| {
+                *pending && m.message.channel == channel && m.message.received_at < before
+            })
+            .map(|(m, _)| m.message.clone())
+            .collect();
+        found.sort_by_key(|m| m.received_at);
+        found.truncate(limit);
+        Ok(found)
+    }
+}
+
+/// In-memory queue for unit tests.
+#[derive(Default)]
+pub struct MemoryQueue {
+    pub sent: Mutex<Vec<Message>>,
+    pub down: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait]
+impl MessageQueue for MemoryQueue {
+    async fn publish(&self, message: &Message) -> Result<(), QueueError> {
+        if self.down.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(QueueError("memory queue is down".into()));
+        }
+        self.sent.lock().unwrap().push(message.clone());
+        Ok(())
+    }
+}

@@ -1,0 +1,159 @@
+//! JSON logs and CloudWatch Embedded Metric Format (EMF) lines.
+//!
+//! Logs carry ids, reasons and counts only: never message text, phone numbers, e-mail
+//! addresses or secrets. Metric dimensions are bounded: an unknown provider is reported as
+//! `unknown`, so callers cannot mint new dimension values.
+
+use chrono::Utc;
+use serde_json::json;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use crate::schema::Channel;
+
+/// CloudWatch namespace of every metric the gateway emits.
+pub const NAMESPACE: &str = "ChannelGateway";
+
+/// Starts JSON logging on stdout, filtered by `RUST_LOG` (default `info`).
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_current_span(false)
+        .with_target(false)
+        .try_init();
+}
+
+/// Where metric lines go (port): stdout in Lambda, where CloudWatch extracts them.
+pub trait MetricSink: Send + Sync {
+    fn emit(&self, line: String);
+}
+
+pub struct StdoutSink;
+
+impl MetricSink for StdoutSink {
+    fn emit(&self, line: String) {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{line}");
+    }
+}
+
+/// Keeps the lines, for tests.
+#[derive(Default, Clone)]
+pub struct MemorySink(pub Arc<Mutex<Vec<String>>>);
+
+impl MetricSink for MemorySink {
+    fn emit(&self, line: String) {
+        self.0.lock().unwrap().push(line);
+    }
+}
+
+/// How one request ended, for its metric line.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RequestCounts {
+    pub accepted: u32,
+    pub duplicates: u32,
+    /// Stored but not yet on the queue: the redrive will publish them.
+    pub publish_deferred: u32,
+}
+
+/// One EMF line for a handled request: counts by channel and provider, and, for a rejection,
+/// the reason as an extra dimension.
+pub fn request_metrics(
+    channel: Channel,
+    provider: &str,
+    counts: RequestCounts,
+    rejected: Option<&str>,
+    latency_ms: f64,
+) -> String {
+    let mut dimensions = vec![json!(["channel", "provider"])];
+    if rejected.is_some() {
+        dimensions.push(json!(["channel", "provider", "reason"]));
+    }
+    let mut line = json!({
+        "_aws": {
+            "Timestamp": Utc::now().timestamp_millis(),
+            "CloudWatchMetrics": [{
+                "Namespace": NAMESPACE,
+                "Dimensions": dimensions,
+                "Metrics": [
+                    {"Name": "Accepted", "Unit": "Count"},
+                    {"Name": "Duplicates", "Unit": "Count"},
+                    {"Name": "Rejected", "Unit": "Count"},
+                    {"Name": "PublishDeferred", "Unit": "Count"},
+                    {"Name": "Latency", "Unit": "Milliseconds"},
+                ],
+            }],
+        },
+        "channel": channel.as_str(),
+        "provider": provider,
+        "Accepted": counts.accepted,
+        "Duplicates": counts.duplicates,
+        "Rejected": u32::from(rejected.is_some()),
+        "PublishDeferred": counts.publish_deferred,
+        "Latency": latency_ms,
+    });
+    if let Some(reason) = rejected {
+        line["reason"] = json!(reason);
+    }
+    line.to_string()
+}
+
+/// One EMF line for a redrive sweep of a channel.
+pub fn redrive_metrics(channel: Channel, published: u32, failed: u32) -> String {
+    json!({
+        "_aws": {
+            "Timestamp": Utc::now().timestamp_millis(),
+            "CloudWatchMetrics": [{
+                "Namespace": NAMESPACE,
+                "Dimensions": [["channel"]],
+                "Metrics": [
+                    {"Name": "Redriven", "Unit": "Count"},
+                    {"Name": "RedriveFailed", "Unit": "Count"},
+                ],
+            }],
+        },
+        "channel": channel.as_str(),
+        "Redriven": published,
+        "RedriveFailed": failed,
+    })
+    .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rejection_lines_carry_the_reason_dimension() {
+        let line = request_metrics(
+            Channel::Sms,
+            "twilio",
+            RequestCounts::default(),
+            Some("signature_invalid"),
+            1.5,
+        );
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["Rejected"], 1);
+        assert_eq!(v["reason"], "signature_invalid");
+        assert_eq!(
+            v["_aws"]["CloudWatchMetrics"][0]["Dimensions"][1],
+            json!(["channel", "provider", "reason"])
+        );
+        let ok = request_metrics(
+            Channel::Sms,
+            "twilio",
+            RequestCounts {
+                accepted: 2,
+                ..Default::default()
+            },
+            None,
+            1.0,
+        );
+        let v: serde_json::Value = serde_json::from_str(&ok).unwrap();
+        assert_eq!((v["Accepted"].as_u64(), v["Rejected"].as_u64()), (Some(2), Some(0)));
+        assert!(v.get("reason").is_none());
+    }
+}
