@@ -83,7 +83,10 @@ impl DynamoStore {
             ("schema_version".to_string(), s(&m.schema_version)),
             ("conversation_id".to_string(), s(&m.conversation_id)),
             ("customer_key".to_string(), s(&m.customer.key)),
-            ("timeline".to_string(), s(&format!("{}#{}", sortable_time(time), m.id))),
+            (
+                "timeline".to_string(),
+                s(&format!("{}#{}", sortable_time(time), m.id)),
+            ),
             ("received_at".to_string(), s(&sortable_time(m.received_at))),
             ("pending".to_string(), s(m.channel.as_str())),
             ("raw_content_type".to_string(), s(&stored.raw_content_type)),
@@ -164,7 +167,9 @@ impl MessageStore for DynamoStore {
                 if service.is_some_and(|e| e.is_conditional_check_failed_exception()) {
                     Ok(Insert::Duplicate)
                 } else {
-                    Err(StoreError::Unavailable(DisplayErrorContext(&err).to_string()))
+                    Err(StoreError::Unavailable(
+                        DisplayErrorContext(&err).to_string(),
+                    ))
                 }
             }
         }

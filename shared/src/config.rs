@@ -89,9 +89,10 @@ impl RedriveConfig {
         let mut queues = BTreeMap::new();
         for (name, url) in vars {
             if let Some(channel) = name.strip_prefix("QUEUE_URL_") {
-                let channel = channel.to_ascii_lowercase().parse().map_err(|e: String| {
-                    ConfigError::Invalid("QUEUE_URL_<CHANNEL>", e)
-                })?;
+                let channel = channel
+                    .to_ascii_lowercase()
+                    .parse()
+                    .map_err(|e: String| ConfigError::Invalid("QUEUE_URL_<CHANNEL>", e))?;
                 queues.insert(channel, url.clone());
             }
         }
@@ -161,14 +162,20 @@ mod tests {
             ("SECRET_ID", "s"),
             ("MAX_BODY_BYTES", "lots"),
         ]));
-        assert!(matches!(bad, Err(ConfigError::Invalid("MAX_BODY_BYTES", _))));
+        assert!(matches!(
+            bad,
+            Err(ConfigError::Invalid("MAX_BODY_BYTES", _))
+        ));
         let bad_url = Config::from_lookup(env(&[
             ("TABLE_NAME", "t"),
             ("QUEUE_URL", "q"),
             ("SECRET_ID", "s"),
             ("PUBLIC_BASE_URL", "hooks.example.com"),
         ]));
-        assert!(matches!(bad_url, Err(ConfigError::Invalid("PUBLIC_BASE_URL", _))));
+        assert!(matches!(
+            bad_url,
+            Err(ConfigError::Invalid("PUBLIC_BASE_URL", _))
+        ));
     }
 
     #[test]

@@ -115,6 +115,9 @@ mod tests {
         for (err, status) in cases {
             assert_eq!(err.status().as_u16(), status, "{err}");
         }
-        assert_eq!(GatewayError::from(AuthError::Stale).public_code(), "unauthorized");
+        assert_eq!(
+            GatewayError::from(AuthError::Stale).public_code(),
+            "unauthorized"
+        );
     }
 }

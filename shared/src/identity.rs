@@ -40,13 +40,27 @@ mod tests {
         assert_eq!(e164("+14155550100").as_deref(), Some("+14155550100"));
         assert_eq!(e164("+12025550123").as_deref(), Some("+12025550123"));
         assert_eq!(e164("447911123456").as_deref(), Some("+447911123456"));
-        assert_eq!(e164("whatsapp:+447911123456").as_deref(), Some("+447911123456"));
-        assert_eq!(e164("tel:+4915112345678").as_deref(), Some("+4915112345678"));
+        assert_eq!(
+            e164("whatsapp:+447911123456").as_deref(),
+            Some("+447911123456")
+        );
+        assert_eq!(
+            e164("tel:+4915112345678").as_deref(),
+            Some("+4915112345678")
+        );
     }
 
     #[test]
     fn non_numbers_are_not_phones() {
-        for raw in ["", "abc", "12345", "+0123456789", "U4af4980629", "07700900123", "+1-202-555"] {
+        for raw in [
+            "",
+            "abc",
+            "12345",
+            "+0123456789",
+            "U4af4980629",
+            "07700900123",
+            "+1-202-555",
+        ] {
             assert_eq!(e164(raw), None, "{raw}");
         }
     }

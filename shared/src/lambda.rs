@@ -121,10 +121,16 @@ mod tests {
         });
         let ok = incoming(event(base.clone()));
         assert_eq!(ok.body.unwrap(), Bytes::from_static(b"hello"));
-        assert_eq!((ok.path.as_str(), ok.raw_query.as_str()), ("/sms/twilio", "a=1"));
+        assert_eq!(
+            (ok.path.as_str(), ok.raw_query.as_str()),
+            ("/sms/twilio", "a=1")
+        );
 
         let mut broken = base;
         broken["body"] = "%%%not base64".into();
-        assert!(matches!(incoming(event(broken)).body, Err(GatewayError::InvalidBase64)));
+        assert!(matches!(
+            incoming(event(broken)).body,
+            Err(GatewayError::InvalidBase64)
+        ));
     }
 }

@@ -109,7 +109,10 @@ impl Gateway {
         let started = Instant::now();
         let name = provider_from_path(&incoming.path).to_string();
         let (metric_provider, result) = match self.providers.get(name.as_str()) {
-            Some(provider) => (provider.name(), self.process(provider.as_ref(), incoming).await),
+            Some(provider) => (
+                provider.name(),
+                self.process(provider.as_ref(), incoming).await,
+            ),
             None => ("unknown", Err(GatewayError::UnknownProvider)),
         };
         let latency_ms = started.elapsed().as_secs_f64() * 1000.0;

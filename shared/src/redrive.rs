@@ -53,10 +53,11 @@ pub async fn sweep_all<Q: MessageQueue>(
                 crate::telemetry::MetricSink::emit(
                     &crate::telemetry::StdoutSink,
                     crate::telemetry::redrive_metrics(
-                    *channel,
-                    report.published as u32,
-                    failed as u32,
-                ));
+                        *channel,
+                        report.published as u32,
+                        failed as u32,
+                    ),
+                );
                 reports.insert(channel.to_string(), (report.found, report.published));
             }
             Err(err) => {

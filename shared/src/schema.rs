@@ -303,7 +303,10 @@ pub enum Speaker {
 /// The deterministic message id: a retried webhook for the same provider event gets the same id.
 /// `event_key` is the provider's id of the event (for statuses, message id plus state).
 pub fn message_id(channel: Channel, provider: &str, event_key: &str) -> String {
-    format!("msg_{}", short_hash(&[channel.as_str(), provider, event_key]))
+    format!(
+        "msg_{}",
+        short_hash(&[channel.as_str(), provider, event_key])
+    )
 }
 
 /// The conversation id: one customer identity on one business endpoint of one channel.
@@ -353,13 +356,22 @@ mod tests {
         let mut e = Party::from_id(Channel::Chat, "slack", "U123");
         assert_eq!(e.key, "chat:slack:U123");
         e.email = Some("a@example.com".into());
-        assert_eq!(e.identity_key(Channel::Chat, "slack"), "email:a@example.com");
+        assert_eq!(
+            e.identity_key(Channel::Chat, "slack"),
+            "email:a@example.com"
+        );
     }
 
     #[test]
     fn attachment_kind_from_mime() {
-        assert_eq!(AttachmentKind::from_mime("image/jpeg"), AttachmentKind::Image);
-        assert_eq!(AttachmentKind::from_mime("application/pdf"), AttachmentKind::File);
+        assert_eq!(
+            AttachmentKind::from_mime("image/jpeg"),
+            AttachmentKind::Image
+        );
+        assert_eq!(
+            AttachmentKind::from_mime("application/pdf"),
+            AttachmentKind::File
+        );
         assert_eq!(AttachmentKind::from_mime("bogus"), AttachmentKind::Other);
     }
 }

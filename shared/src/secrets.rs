@@ -47,7 +47,11 @@ impl ProviderSecret {
             .keys
             .iter()
             .fold(false, |matched, key| check(key) | matched);
-        if matched { Ok(()) } else { Err(AuthError::Invalid) }
+        if matched {
+            Ok(())
+        } else {
+            Err(AuthError::Invalid)
+        }
     }
 }
 

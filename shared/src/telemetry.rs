@@ -153,7 +153,10 @@ mod tests {
             1.0,
         );
         let v: serde_json::Value = serde_json::from_str(&ok).unwrap();
-        assert_eq!((v["Accepted"].as_u64(), v["Rejected"].as_u64()), (Some(2), Some(0)));
+        assert_eq!(
+            (v["Accepted"].as_u64(), v["Rejected"].as_u64()),
+            (Some(2), Some(0))
+        );
         assert!(v.get("reason").is_none());
     }
 }

@@ -20,8 +20,7 @@ pub enum Algorithm {
 /// HMAC of the concatenated `parts` with `key`.
 pub fn hmac(alg: Algorithm, key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
     fn run<M: Mac + hmac::digest::KeyInit>(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
-        let mut mac = <M as Mac>::new_from_slice(key)
-            .expect("HMAC takes keys of any length");
+        let mut mac = <M as Mac>::new_from_slice(key).expect("HMAC takes keys of any length");
         for part in parts {
             mac.update(part);
         }
@@ -149,8 +148,14 @@ mod tests {
     fn timestamps_outside_the_window_are_stale() {
         let now = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
         assert_eq!(check_timestamp(1_700_000_000 - 300, now, 300), Ok(()));
-        assert_eq!(check_timestamp(1_700_000_000 - 301, now, 300), Err(AuthError::Stale));
-        assert_eq!(check_timestamp(1_700_000_000 + 301, now, 300), Err(AuthError::Stale));
+        assert_eq!(
+            check_timestamp(1_700_000_000 - 301, now, 300),
+            Err(AuthError::Stale)
+        );
+        assert_eq!(
+            check_timestamp(1_700_000_000 + 301, now, 300),
+            Err(AuthError::Stale)
+        );
         assert_eq!(parse_unix_secs(None), Err(AuthError::Missing));
         assert_eq!(parse_unix_secs(Some("soon")), Err(AuthError::Invalid));
     }

@@ -12,7 +12,11 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     telemetry::init_logging();
     let config = RedriveConfig::from_env()?;
     let sdk = aws::sdk_config().await;
-    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &config.table_name, None);
+    let store = DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(&sdk),
+        &config.table_name,
+        None,
+    );
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let queues: Vec<_> = config
         .queues

@@ -2,5 +2,8 @@
 
 fn main() {
     let schema = gateway_shared::schema::json_schema();
-    println!("{}", serde_json::to_string_pretty(&schema).expect("a schema is JSON"));
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&schema).expect("a schema is JSON")
+    );
 }

@@ -141,14 +141,13 @@ fn inbound(ctx: &Context, f: &Fields, uuid: &str, from: &str, to: &str) -> Messa
     // SMS text is `Text`; MMS and WhatsApp text is `Body`.
     m.text = f.get("Text").or_else(|| f.get("Body")).map(str::to_string);
     // Media URLs are `Media<n>`; Plivo's documents disagree on whether n starts at 0 or 1.
-    let mut media: Vec<(u32, &str)> = f
-        .0
-        .iter()
-        .filter_map(|(k, v)| {
-            let n = k.strip_prefix("Media")?.parse().ok()?;
-            (!v.is_empty()).then_some((n, v.as_str()))
-        })
-        .collect();
+    let mut media: Vec<(u32, &str)> =
+        f.0.iter()
+            .filter_map(|(k, v)| {
+                let n = k.strip_prefix("Media")?.parse().ok()?;
+                (!v.is_empty()).then_some((n, v.as_str()))
+            })
+            .collect();
     media.sort_unstable();
     m.attachments = media
         .into_iter()
@@ -184,7 +183,10 @@ fn status(ctx: &Context, f: &Fields, uuid: &str, state: &str, from: &str, to: &s
             _ => DeliveryState::Unknown,
         },
         provider_state: state.to_string(),
-        error_code: f.get("ErrorCode").filter(|c| *c != "000").map(str::to_string),
+        error_code: f
+            .get("ErrorCode")
+            .filter(|c| *c != "000")
+            .map(str::to_string),
         error_message: None,
     });
     m
@@ -195,7 +197,12 @@ mod tests {
     use super::*;
 
     fn fields(pairs: &[(&str, &str)]) -> Fields {
-        Fields(pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
+        Fields(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
     }
 
     #[test]

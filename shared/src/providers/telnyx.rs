@@ -94,7 +94,11 @@ impl Provider for Telnyx {
                 .and_then(|bytes| VerifyingKey::from_bytes(&bytes).ok())
                 .is_some_and(|key| key.verify_strict(&signed, &signature).is_ok())
         })?;
-        verify::check_timestamp(verify::parse_unix_secs(Some(timestamp))?, now, tolerance_secs)
+        verify::check_timestamp(
+            verify::parse_unix_secs(Some(timestamp))?,
+            now,
+            tolerance_secs,
+        )
     }
 
     async fn normalise(
@@ -168,9 +172,9 @@ impl Provider for Telnyx {
                         _ => DeliveryState::Unknown,
                     },
                     provider_state: state,
-                    error_code: error.and_then(|e| e.code.as_ref()).map(|c| {
-                        c.as_str().map_or_else(|| c.to_string(), str::to_string)
-                    }),
+                    error_code: error
+                        .and_then(|e| e.code.as_ref())
+                        .map(|c| c.as_str().map_or_else(|| c.to_string(), str::to_string)),
                     error_message: error.and_then(|e| e.title.clone()),
                 });
                 m

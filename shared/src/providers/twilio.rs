@@ -25,15 +25,16 @@ pub struct Twilio;
 
 /// Checks `X-Twilio-Signature` (shared by every Twilio product's webhooks).
 pub fn verify_signature(req: &WebhookRequest, secret: &ProviderSecret) -> Result<(), AuthError> {
-    let signature = req
-        .header("x-twilio-signature")
-        .ok_or(AuthError::Missing)?;
+    let signature = req.header("x-twilio-signature").ok_or(AuthError::Missing)?;
     let algorithm = match signature_algorithm(req.header("x-twilio-webhooks-signature-settings")) {
         Some(alg) => alg,
         None => return Err(AuthError::Invalid),
     };
     let query = req.query();
-    let body_hash = query.iter().find(|(k, _)| k == "bodySHA256").map(|(_, v)| v);
+    let body_hash = query
+        .iter()
+        .find(|(k, _)| k == "bodySHA256")
+        .map(|(_, v)| v);
     let params = match body_hash {
         Some(expected) => {
             let actual = verify::sha256_hex(&req.body);
@@ -52,7 +53,11 @@ pub fn verify_signature(req: &WebhookRequest, secret: &ProviderSecret) -> Result
     let urls = url_variants(&req.public_url);
     secret.accept_any(|key| {
         urls.iter().fold(false, |ok, url| {
-            let mac = verify::hmac(algorithm, key.as_bytes(), &[string_to_sign(url, &params).as_bytes()]);
+            let mac = verify::hmac(
+                algorithm,
+                key.as_bytes(),
+                &[string_to_sign(url, &params).as_bytes()],
+            );
             verify::eq_base64(&mac, signature) | ok
         })
     })
@@ -102,7 +107,11 @@ fn url_variants(url: &str) -> Vec<String> {
         Some(i) => (&hostport[..host_end + i], true),
         None => (hostport, false),
     };
-    let default_port = if scheme.eq_ignore_ascii_case("https") { 443 } else { 80 };
+    let default_port = if scheme.eq_ignore_ascii_case("https") {
+        443
+    } else {
+        80
+    };
     let without = format!("{scheme}://{userinfo}{host}{tail}");
     let with = if has_port {
         url.to_string()
@@ -177,7 +186,14 @@ fn inbound(
 ) -> Result<Message, GatewayError> {
     let mut customer = ctx.party(from);
     customer.display_name = f.get("ProfileName").map(str::to_string);
-    let mut m = ctx.message(Kind::Message, Direction::Inbound, sid, sid, customer, ctx.party(to));
+    let mut m = ctx.message(
+        Kind::Message,
+        Direction::Inbound,
+        sid,
+        sid,
+        customer,
+        ctx.party(to),
+    );
     m.text = f.get("Body").map(str::to_string);
     m.reply_to = f.get("OriginalRepliedMessageSid").map(str::to_string);
     let count: usize = f
@@ -187,7 +203,9 @@ fn inbound(
         .map_err(|_| GatewayError::malformed("NumMedia is not a number"))?;
     for i in 0..count.min(10) {
         let Some(url) = f.get(&format!("MediaUrl{i}")) else {
-            return Err(GatewayError::malformed(format!("missing field MediaUrl{i}")));
+            return Err(GatewayError::malformed(format!(
+                "missing field MediaUrl{i}"
+            )));
         };
         let mime = f.get(&format!("MediaContentType{i}"));
         m.attachments.push(Attachment {
@@ -252,7 +270,10 @@ mod tests {
         );
         assert_eq!(
             url_variants("https://u:p@hooks.example.com:8443/x"),
-            ["https://u:p@hooks.example.com:8443/x", "https://u:p@hooks.example.com/x"]
+            [
+                "https://u:p@hooks.example.com:8443/x",
+                "https://u:p@hooks.example.com/x"
+            ]
         );
         assert_eq!(url_variants("http://[::1]/x")[1], "http://[::1]:80/x");
     }
@@ -265,7 +286,10 @@ mod tests {
             ("Body".into(), "a".into()),
             ("Body".into(), "a".into()),
         ]);
-        assert_eq!(string_to_sign("https://x/y", &f), "https://x/yBodyaBodybTo+2");
+        assert_eq!(
+            string_to_sign("https://x/y", &f),
+            "https://x/yBodyaBodybTo+2"
+        );
     }
 
     #[test]

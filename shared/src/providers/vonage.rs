@@ -91,7 +91,11 @@ fn verify_jwt(
     validation.leeway = tolerance_secs.unsigned_abs();
     let mut claims = None;
     secret.accept_any(|key| {
-        match jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_secret(key.as_bytes()), &validation) {
+        match jsonwebtoken::decode::<Claims>(
+            token,
+            &DecodingKey::from_secret(key.as_bytes()),
+            &validation,
+        ) {
             Ok(data) => {
                 claims = Some(data.claims);
                 true
@@ -102,7 +106,10 @@ fn verify_jwt(
     let claims = claims.ok_or(AuthError::Invalid)?;
     // The JWT only proves who signed; the hash claim ties it to these bytes.
     let hash = claims.payload_hash.ok_or(AuthError::Invalid)?;
-    if !verify::ct_eq(verify::sha256_hex(body).as_bytes(), hash.to_ascii_lowercase().as_bytes()) {
+    if !verify::ct_eq(
+        verify::sha256_hex(body).as_bytes(),
+        hash.to_ascii_lowercase().as_bytes(),
+    ) {
         return Err(AuthError::Invalid);
     }
     verify::check_timestamp(claims.iat.ok_or(AuthError::Invalid)?, now, tolerance_secs)

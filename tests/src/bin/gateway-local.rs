@@ -1,0 +1,201 @@
+//! The local run's helper: writes the sample events, provisions the local services, sends the
+//! samples as signed HTTP requests, runs the redrive once and shows what arrived.
+//!
+//! ```text
+//! gateway-local events [--now] [--out DIR]
+//! gateway-local provision --table T --queue NAME --secret-id ID
+//! gateway-local send --url http://127.0.0.1:9000/lambda-url/sms
+//! gateway-local redrive --table T --queue-url URL
+//! gateway-local show --table T --queue-url URL
+//! ```
+
+use gateway_shared::aws::{DynamoStore, SqsQueue};
+use gateway_shared::schema::Channel;
+use gateway_tests::fixtures::{self, COMMITTED_AT};
+use gateway_tests::local;
+use std::collections::HashMap;
+use std::process::ExitCode;
+
+type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+fn flag(args: &[String], name: &str) -> Option<String> {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
+}
+
+fn required(args: &[String], name: &str) -> Result<String> {
+    flag(args, name).ok_or_else(|| format!("{name} is required").into())
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("events") => events(&args),
+        Some("provision") => provision(&args).await,
+        Some("send") => send(&args).await,
+        Some("redrive") => redrive(&args).await,
+        Some("show") => show(&args).await,
+        _ => Err("usage: gateway-local events|provision|send|redrive|show [flags]".into()),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("gateway-local: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn events(args: &[String]) -> Result<()> {
+    let at = if args.iter().any(|a| a == "--now") {
+        chrono::Utc::now().timestamp()
+    } else {
+        COMMITTED_AT
+    };
+    let out = flag(args, "--out").unwrap_or_else(|| "events".into());
+    for sample in fixtures::sms_events(at) {
+        let dir = std::path::Path::new(&out).join(sample.channel);
+        std::fs::create_dir_all(&dir)?;
+        let path = dir.join(sample.file_name());
+        std::fs::write(&path, serde_json::to_string_pretty(&sample.event)? + "\n")?;
+    }
+    std::fs::create_dir_all(std::path::Path::new(&out).join("secrets"))?;
+    std::fs::write(
+        std::path::Path::new(&out).join("secrets/sms.json"),
+        serde_json::to_string_pretty(&fixtures::sms_secret())? + "\n",
+    )?;
+    println!("wrote the SMS samples to {out}/sms (signed at {at})");
+    Ok(())
+}
+
+async fn provision(args: &[String]) -> Result<()> {
+    let sdk = local::sdk().await;
+    let p = local::provision(
+        &sdk,
+        &required(args, "--table")?,
+        &required(args, "--queue")?,
+        &required(args, "--secret-id")?,
+        &fixtures::sms_secret(),
+    )
+    .await?;
+    // The queue URL on stdout, for the calling script.
+    println!("{}", p.queue_url);
+    Ok(())
+}
+
+async fn send(args: &[String]) -> Result<()> {
+    let base = required(args, "--url")?;
+    let client = reqwest::Client::new();
+    let mut failures = 0;
+    println!(
+        "{:<42} {:>8} {:>6}  answer",
+        "sample (signed now)", "expected", "got"
+    );
+    for sample in fixtures::sms_events(chrono::Utc::now().timestamp()) {
+        let (status, body) = gateway_tests::send(&client, &base, &sample).await?;
+        let ok = status == sample.expect.status;
+        failures += usize::from(!ok);
+        println!(
+            "{:<42} {:>8} {:>6}  {}{}",
+            format!("{}/{}", sample.channel, sample.file_name()),
+            sample.expect.status,
+            status,
+            body.chars().take(60).collect::<String>(),
+            if ok { "" } else { "   <-- unexpected" }
+        );
+    }
+    if failures > 0 {
+        return Err(format!("{failures} samples got an unexpected status").into());
+    }
+    Ok(())
+}
+
+async fn redrive(args: &[String]) -> Result<()> {
+    let sdk = local::sdk().await;
+    let store = DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(&sdk),
+        required(args, "--table")?,
+        None,
+    );
+    let queue = SqsQueue::new(
+        aws_sdk_sqs::Client::new(&sdk),
+        required(args, "--queue-url")?,
+    );
+    let report =
+        gateway_shared::redrive::sweep_all(&store, &[(Channel::Sms, queue)], 0, 1000).await?;
+    println!("redrive: {report:?} (found, published) per channel");
+    Ok(())
+}
+
+async fn show(args: &[String]) -> Result<()> {
+    let sdk = local::sdk().await;
+    let table = required(args, "--table")?;
+    let queued = local::drain(&sdk, &required(args, "--queue-url")?).await?;
+    println!("\n== {} messages on the SMS queue ==", queued.len());
+    for q in &queued {
+        let m = &q.body;
+        println!(
+            "\n-- {} {} via {} | group {} | dedup {}",
+            m["kind"].as_str().unwrap_or("?"),
+            m["id"].as_str().unwrap_or("?"),
+            m["provider"].as_str().unwrap_or("?"),
+            q.group_id,
+            q.dedup_id
+        );
+        println!("{}", serde_json::to_string_pretty(m)?);
+    }
+    let items = local::scan(&sdk, &table).await?;
+    println!("\n== {} items in table {table} ==", items.len());
+    let mut by_customer: HashMap<String, usize> = HashMap::new();
+    for item in &items {
+        let s = |k: &str| {
+            item.get(k)
+                .and_then(|v| v.as_s().ok())
+                .cloned()
+                .unwrap_or_default()
+        };
+        let raw = item
+            .get("raw")
+            .and_then(|v| v.as_b().ok())
+            .map_or(0, |b| b.as_ref().len());
+        *by_customer.entry(s("customer_key")).or_default() += 1;
+        println!(
+            "{:<36} {:<8} {:<7} {:<28} raw {:>5} B{}",
+            s("id"),
+            s("provider"),
+            s("kind"),
+            s("timeline").split('#').next().unwrap_or(""),
+            raw,
+            if item.contains_key("pending") {
+                "  (pending publication)"
+            } else {
+                ""
+            }
+        );
+    }
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &table, None);
+    for (customer, count) in by_customer {
+        let timeline = store.timeline(&customer).await?;
+        println!(
+            "\ntimeline of {customer} ({count} items, {} by the index):",
+            timeline.len()
+        );
+        for m in timeline {
+            println!(
+                "  {} {:<7} {:<8} {}",
+                m.sent_at
+                    .unwrap_or(m.received_at)
+                    .format("%Y-%m-%d %H:%M:%S"),
+                m.kind.as_str(),
+                m.provider,
+                m.text
+                    .as_deref()
+                    .or(m.status.as_ref().map(|s| s.provider_state.as_str()))
+                    .unwrap_or("")
+            );
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,214 @@
+//! The local AWS services (DynamoDB Local, moto) as the tests and the local run use them:
+//! clients, provisioning of a table, a FIFO queue and a channel secret, and reading back.
+//!
+//! `scripts/services.sh` starts the services and exports the `AWS_ENDPOINT_URL_*` variables;
+//! everything here goes through the real SDK over the real wire protocols.
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_sqs::types::QueueAttributeName;
+use serde_json::Value;
+use std::collections::HashMap;
+
+/// Fails with a clear message when the services are not running.
+pub fn require_local_services() {
+    for var in ["AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_SQS"] {
+        assert!(
+            std::env::var(var).is_ok_and(|v| !v.is_empty()),
+            "{var} is not set: run the integration tests with scripts/test.sh, which starts \
+             DynamoDB Local and moto and exports their endpoints"
+        );
+    }
+}
+
+/// SDK configuration for the local services (dummy credentials, fixed region); the endpoint
+/// variables come from the environment, as they do for the functions.
+pub async fn sdk() -> SdkConfig {
+    require_local_services();
+    aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new(
+            std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into()),
+        ))
+        .credentials_provider(aws_sdk_sqs::config::Credentials::new(
+            "local", "local", None, None, "local",
+        ))
+        .load()
+        .await
+}
+
+/// A table, a FIFO queue and a secret for one channel.
+#[derive(Debug, Clone)]
+pub struct Provisioned {
+    pub table: String,
+    pub queue_url: String,
+    pub secret_id: String,
+}
+
+pub async fn provision(
+    sdk: &SdkConfig,
+    table: &str,
+    queue: &str,
+    secret_id: &str,
+    secret: &Value,
+) -> Result<Provisioned, Box<dyn std::error::Error>> {
+    ensure_table(sdk, table).await?;
+    let queue_url = ensure_fifo_queue(sdk, queue).await?;
+    put_secret(sdk, secret_id, secret).await?;
+    Ok(Provisioned {
+        table: table.into(),
+        queue_url,
+        secret_id: secret_id.into(),
+    })
+}
+
+pub async fn ensure_table(sdk: &SdkConfig, table: &str) -> Result<(), Box<dyn std::error::Error>> {
+    let client = aws_sdk_dynamodb::Client::new(sdk);
+    if client
+        .describe_table()
+        .table_name(table)
+        .send()
+        .await
+        .is_ok()
+    {
+        return Ok(());
+    }
+    gateway_shared::aws::create_table(&client, table).await?;
+    Ok(())
+}
+
+/// A FIFO queue set up as the templates set it up: high throughput (deduplication and
+/// throughput scoped per message group), no content-based deduplication.
+pub async fn ensure_fifo_queue(
+    sdk: &SdkConfig,
+    name: &str,
+) -> Result<String, Box<dyn std::error::Error>> {
+    let client = aws_sdk_sqs::Client::new(sdk);
+    let name = if name.ends_with(".fifo") {
+        name.to_string()
+    } else {
+        format!("{name}.fifo")
+    };
+    let out = client
+        .create_queue()
+        .queue_name(&name)
+        .attributes(QueueAttributeName::FifoQueue, "true")
+        .attributes(QueueAttributeName::ContentBasedDeduplication, "false")
+        .attributes(QueueAttributeName::DeduplicationScope, "messageGroup")
+        .attributes(QueueAttributeName::FifoThroughputLimit, "perMessageGroupId")
+        .send()
+        .await?;
+    Ok(out.queue_url.unwrap_or_default())
+}
+
+pub async fn put_secret(
+    sdk: &SdkConfig,
+    secret_id: &str,
+    secret: &Value,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let client = aws_sdk_secretsmanager::Client::new(sdk);
+    let text = secret.to_string();
+    let created = client
+        .create_secret()
+        .name(secret_id)
+        .secret_string(&text)
+        .send()
+        .await;
+    if created.is_err() {
+        client
+            .put_secret_value()
+            .secret_id(secret_id)
+            .secret_string(&text)
+            .send()
+            .await?;
+    }
+    Ok(())
+}
+
+/// A message read from a queue: body as JSON plus the SQS attributes that matter here.
+#[derive(Debug, Clone)]
+pub struct Queued {
+    pub body: Value,
+    pub group_id: String,
+    pub dedup_id: String,
+    pub attributes: HashMap<String, String>,
+}
+
+/// Receives (and deletes) everything on the queue until it stays empty.
+pub async fn drain(
+    sdk: &SdkConfig,
+    queue_url: &str,
+) -> Result<Vec<Queued>, Box<dyn std::error::Error>> {
+    let client = aws_sdk_sqs::Client::new(sdk);
+    let mut all = Vec::new();
+    loop {
+        let out = client
+            .receive_message()
+            .queue_url(queue_url)
+            .max_number_of_messages(10)
+            .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
+            .message_attribute_names("All")
+            .wait_time_seconds(0)
+            .send()
+            .await?;
+        let messages = out.messages.unwrap_or_default();
+        if messages.is_empty() {
+            return Ok(all);
+        }
+        for m in messages {
+            let system = m.attributes.clone().unwrap_or_default();
+            let get = |name: aws_sdk_sqs::types::MessageSystemAttributeName| {
+                system.get(&name).cloned().unwrap_or_default()
+            };
+            all.push(Queued {
+                body: serde_json::from_str(m.body().unwrap_or("null"))?,
+                group_id: get(aws_sdk_sqs::types::MessageSystemAttributeName::MessageGroupId),
+                dedup_id: get(
+                    aws_sdk_sqs::types::MessageSystemAttributeName::MessageDeduplicationId,
+                ),
+                attributes: m
+                    .message_attributes
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|(k, v)| (k, v.string_value.unwrap_or_default()))
+                    .collect(),
+            });
+            if let Some(handle) = m.receipt_handle {
+                client
+                    .delete_message()
+                    .queue_url(queue_url)
+                    .receipt_handle(handle)
+                    .send()
+                    .await?;
+            }
+        }
+    }
+}
+
+/// Every item in the table (small local tables only).
+pub async fn scan(
+    sdk: &SdkConfig,
+    table: &str,
+) -> Result<Vec<HashMap<String, aws_sdk_dynamodb::types::AttributeValue>>, Box<dyn std::error::Error>>
+{
+    let client = aws_sdk_dynamodb::Client::new(sdk);
+    let items = client
+        .scan()
+        .table_name(table)
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Result<Vec<_>, _>>()
+        .await?;
+    Ok(items)
+}
+
+/// A unique suffix for resources of one test, so tests can share the services.
+pub fn unique(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "{prefix}-{}-{}-{}",
+        std::process::id(),
+        chrono::Utc::now().timestamp_micros() % 1_000_000_000,
+        COUNTER.fetch_add(1, Ordering::SeqCst)
+    )
+}
