@@ -78,7 +78,7 @@ impl Context {
             kind,
             direction,
             provider_message_id: provider_message_id.into(),
-            conversation_id: schema::conversation_id(self.channel, &business.id, &customer.key),
+            conversation_id: schema::conversation_id(self.channel, &business.key, &customer.key),
             customer,
             business,
             sent_at: None,

@@ -310,10 +310,10 @@ pub fn message_id(channel: Channel, provider: &str, event_key: &str) -> String {
 }
 
 /// The conversation id: one customer identity on one business endpoint of one channel.
-pub fn conversation_id(channel: Channel, business_id: &str, customer_key: &str) -> String {
+pub fn conversation_id(channel: Channel, business_key: &str, customer_key: &str) -> String {
     format!(
         "conv_{}",
-        short_hash(&[channel.as_str(), business_id, customer_key])
+        short_hash(&[channel.as_str(), business_key, customer_key])
     )
 }
 

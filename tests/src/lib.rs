@@ -29,3 +29,87 @@ pub async fn send(
     let status = response.status().as_u16();
     Ok((status, response.text().await?))
 }
+
+use gateway_shared::pipeline::{Gateway, Incoming, Ports, Settings};
+use gateway_shared::provider::Provider;
+use gateway_shared::providers::{plivo::Plivo, telnyx::Telnyx, twilio::Twilio, vonage::Vonage};
+use gateway_shared::schema::Channel;
+use gateway_shared::secrets::{ChannelSecrets, StaticSecrets};
+use gateway_shared::store::{MemoryQueue, MemoryStore, MessageQueue, MessageStore};
+use gateway_shared::telemetry::MemorySink;
+use std::sync::Arc;
+
+/// The SMS providers, as `functions/sms` registers them.
+pub fn sms_providers() -> Vec<Box<dyn Provider>> {
+    vec![
+        Box::new(Twilio),
+        Box::new(Vonage),
+        Box::new(Telnyx),
+        Box::new(Plivo),
+    ]
+}
+
+/// The settings the SMS function runs with locally.
+pub fn sms_settings() -> Settings {
+    Settings {
+        public_base_url: Some(fixtures::SMS_PUBLIC_BASE_URL.into()),
+        max_body_bytes: 1024 * 1024,
+        signature_tolerance_secs: 300,
+    }
+}
+
+/// An SMS gateway on the given adapters, with the test secrets.
+pub fn sms_gateway(
+    store: Arc<dyn MessageStore>,
+    queue: Arc<dyn MessageQueue>,
+    metrics: MemorySink,
+) -> Gateway {
+    let secrets = ChannelSecrets::from_json(&fixtures::sms_secret().to_string()).expect("valid");
+    Gateway::new(
+        Channel::Sms,
+        sms_providers(),
+        sms_settings(),
+        Ports {
+            store,
+            queue,
+            secrets: Arc::new(StaticSecrets(secrets)),
+            metrics: Arc::new(metrics),
+            clock: Arc::new(chrono::Utc::now),
+        },
+    )
+}
+
+/// An SMS gateway on in-memory adapters, for tests of the pipeline itself.
+pub struct MemoryGateway {
+    pub gateway: Gateway,
+    pub store: Arc<MemoryStore>,
+    pub queue: Arc<MemoryQueue>,
+    pub metrics: MemorySink,
+}
+
+pub fn memory_gateway() -> MemoryGateway {
+    let store = Arc::new(MemoryStore::default());
+    let queue = Arc::new(MemoryQueue::default());
+    let metrics = MemorySink::default();
+    MemoryGateway {
+        gateway: sms_gateway(store.clone(), queue.clone(), metrics.clone()),
+        store,
+        queue,
+        metrics,
+    }
+}
+
+/// The pipeline request of a sample event, through the Lambda adapter's own decoding.
+pub fn incoming(sample: &Sample) -> Incoming {
+    gateway_shared::lambda::incoming(
+        serde_json::from_value(sample.event.clone()).expect("samples are HTTP API events"),
+    )
+}
+
+/// A validator for the committed JSON Schema of the message document.
+pub fn schema_validator() -> jsonschema::Validator {
+    let schema: serde_json::Value =
+        serde_json::from_str(include_str!("../../schema/message.v1.json"))
+            .expect("the committed schema is JSON");
+    jsonschema::validator_for(&schema).expect("the committed schema compiles")
+}

@@ -1,0 +1,622 @@
+//! The pipeline's promises on in-memory adapters: every sample's answer and messages,
+//! verification before parsing, fail-closed secrets, rotation, replay windows, error statuses,
+//! deduplication, the redrive after a queue outage, and logs free of personal data.
+//! (The same promises against DynamoDB Local and moto: `local_services.rs`.)
+
+use gateway_shared::pipeline::Incoming;
+use gateway_shared::redrive;
+use gateway_shared::schema::{Channel, DeliveryState, Kind, Message};
+use gateway_shared::secrets::{ChannelSecrets, StaticSecrets};
+use gateway_shared::store::{MemoryQueue, MemoryStore};
+use gateway_shared::telemetry::MemorySink;
+use gateway_tests::fixtures::{self, Sample, sms_events};
+use gateway_tests::{incoming, memory_gateway, schema_validator};
+use http::Method;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+fn find(samples: &[Sample], provider: &str, case: &str) -> Sample {
+    samples
+        .iter()
+        .find(|s| s.provider == provider && s.case == case)
+        .unwrap_or_else(|| panic!("sample {provider}-{case}"))
+        .clone()
+}
+
+#[test]
+fn committed_events_are_the_generated_samples() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../events");
+    let samples = sms_events(fixtures::COMMITTED_AT);
+    let mut files: Vec<String> = std::fs::read_dir(format!("{dir}/sms"))
+        .expect("events/sms exists")
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    let mut expected: Vec<String> = samples.iter().map(Sample::file_name).collect();
+    expected.sort();
+    assert_eq!(
+        files, expected,
+        "events/sms holds exactly the generated samples"
+    );
+    for sample in &samples {
+        let committed: Value = serde_json::from_str(
+            &std::fs::read_to_string(format!("{dir}/sms/{}", sample.file_name())).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            committed,
+            sample.event,
+            "events/sms/{} is stale: run `make events`",
+            sample.file_name()
+        );
+    }
+    let secret: Value =
+        serde_json::from_str(&std::fs::read_to_string(format!("{dir}/secrets/sms.json")).unwrap())
+            .unwrap();
+    assert_eq!(secret, fixtures::sms_secret());
+}
+
+#[tokio::test]
+async fn every_sample_gets_its_answer_and_exactly_its_messages() {
+    let validator = schema_validator();
+    let samples = sms_events(now());
+    for provider in ["twilio", "vonage", "telnyx", "plivo"] {
+        let cases: Vec<_> = samples.iter().filter(|s| s.provider == provider).collect();
+        assert!(
+            cases.iter().any(|s| s.case == "tampered"),
+            "{provider} has a tampered sample"
+        );
+        assert!(
+            cases.iter().any(|s| s.case == "inbound-media"),
+            "{provider} has a media sample"
+        );
+        assert!(
+            cases.iter().any(|s| s.case.starts_with("status")),
+            "{provider} has a status sample"
+        );
+    }
+    for sample in &samples {
+        let g = memory_gateway();
+        let response = g.gateway.handle(incoming(sample)).await;
+        let label = sample.file_name();
+        assert_eq!(
+            response.status.as_u16(),
+            sample.expect.status,
+            "{label}: {}",
+            response.body
+        );
+        let stored = g.store.messages();
+        let queued = g.queue.sent.lock().unwrap().clone();
+        assert_eq!(stored.len(), sample.expect.messages, "{label}: stored");
+        assert_eq!(queued, stored, "{label}: queued what was stored");
+        for m in &queued {
+            let doc = serde_json::to_value(m).unwrap();
+            let errors: Vec<String> = validator.iter_errors(&doc).map(|e| e.to_string()).collect();
+            assert!(
+                errors.is_empty(),
+                "{label} does not match the JSON Schema: {errors:?}"
+            );
+            assert_eq!(Some(m.kind.as_str()), sample.expect.kind, "{label}: kind");
+            assert_eq!(m.provider, sample.provider);
+            assert_eq!(m.channel, Channel::Sms);
+        }
+        if sample.expect.status == 401 {
+            assert_eq!(
+                response.body, r#"{"error":"unauthorized"}"#,
+                "401 reveals nothing"
+            );
+        }
+    }
+}
+
+fn handled(samples: &[Sample], provider: &str, case: &str) -> impl Future<Output = Message> {
+    let sample = find(samples, provider, case);
+    async move {
+        let g = memory_gateway();
+        let response = g.gateway.handle(incoming(&sample)).await;
+        assert_eq!(
+            response.status.as_u16(),
+            200,
+            "{provider}-{case}: {}",
+            response.body
+        );
+        g.store.messages().pop().expect("one message")
+    }
+}
+
+#[tokio::test]
+async fn providers_normalise_into_one_shape() {
+    let s = sms_events(now());
+    let customer = fixtures::CUSTOMER_PHONE;
+    let business = fixtures::BUSINESS_PHONE;
+    for provider in ["twilio", "vonage", "telnyx", "plivo"] {
+        let text = handled(&s, provider, "inbound-text").await;
+        assert_eq!(
+            text.text.as_deref(),
+            Some(fixtures::SAMPLE_TEXT),
+            "{provider}: text intact"
+        );
+        assert_eq!(
+            text.customer.phone.as_deref(),
+            Some(customer),
+            "{provider}: E.164 customer"
+        );
+        assert_eq!(
+            text.business.phone.as_deref(),
+            Some(business),
+            "{provider}: E.164 business"
+        );
+        assert_eq!(text.customer.key, format!("phone:{customer}"));
+        assert_eq!(text.direction, gateway_shared::schema::Direction::Inbound);
+        let status = handled(&s, provider, "status-delivered").await;
+        assert_eq!(status.kind, Kind::Status);
+        let update = status.status.as_ref().expect("status details");
+        assert_eq!(
+            update.state,
+            DeliveryState::Delivered,
+            "{provider}: delivered"
+        );
+        assert_eq!(
+            status.customer.phone.as_deref(),
+            Some(customer),
+            "{provider}: recipient"
+        );
+        assert_eq!(
+            status.conversation_id, text.conversation_id,
+            "{provider}: the receipt belongs to the customer's conversation"
+        );
+        let media = handled(&s, provider, "inbound-media").await;
+        assert!(!media.attachments.is_empty(), "{provider}: media attached");
+        assert!(
+            media
+                .attachments
+                .iter()
+                .all(|a| a.url.as_deref().is_some_and(|u| u.starts_with("https://")))
+        );
+    }
+    // One customer writing to one number through two providers is one conversation.
+    assert_eq!(
+        handled(&s, "twilio", "inbound-text").await.conversation_id,
+        handled(&s, "vonage", "inbound-text").await.conversation_id
+    );
+    let twilio_media = handled(&s, "twilio", "inbound-media").await;
+    let kinds: Vec<_> = twilio_media
+        .attachments
+        .iter()
+        .map(|a| a.mime_type.clone().unwrap())
+        .collect();
+    assert_eq!(kinds, ["image/jpeg", "video/mp4"]);
+    let telnyx_media = handled(&s, "telnyx", "inbound-media").await;
+    assert_eq!(telnyx_media.attachments[0].size, Some(102_400));
+    let legacy = handled(&s, "vonage", "sms-api-inbound-text").await;
+    assert_eq!(legacy.text.as_deref(), Some(fixtures::SAMPLE_TEXT));
+    assert!(legacy.sent_at.is_some(), "message-timestamp parsed");
+}
+
+#[tokio::test]
+async fn a_retried_delivery_is_stored_and_queued_once() {
+    let g = memory_gateway();
+    let sample = find(&sms_events(now()), "twilio", "inbound-text");
+    for _ in 0..3 {
+        let response = g.gateway.handle(incoming(&sample)).await;
+        assert_eq!(response.status.as_u16(), 200, "retries are acknowledged");
+    }
+    assert_eq!(g.store.messages().len(), 1);
+    assert_eq!(g.queue.sent.lock().unwrap().len(), 1);
+    let lines = g.metrics.0.lock().unwrap().clone();
+    let duplicates: u64 = lines
+        .iter()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["Duplicates"]
+                .as_u64()
+                .unwrap()
+        })
+        .sum();
+    assert_eq!(duplicates, 2, "duplicates are counted");
+}
+
+/// A Telnyx request with `body`, signed correctly unless `bad_signature`.
+fn telnyx_request(body: &[u8], bad_signature: bool, at: i64) -> Sample {
+    let ts = at.to_string();
+    let mut signature = fixtures::telnyx_signature(&ts, body);
+    if bad_signature {
+        signature = fixtures::telnyx_signature(&ts, b"something else");
+    }
+    Sample {
+        channel: "sms",
+        provider: "telnyx",
+        case: "custom",
+        expect: fixtures::Expect {
+            status: 0,
+            messages: 0,
+            kind: None,
+        },
+        event: fixtures::http_event(
+            "sms",
+            "telnyx",
+            "POST",
+            "",
+            &[
+                ("content-type", "application/json".into()),
+                ("telnyx-signature-ed25519", signature),
+                ("telnyx-timestamp", ts),
+            ],
+            body,
+            at,
+        ),
+    }
+}
+
+#[tokio::test]
+async fn verification_runs_before_any_parsing() {
+    let garbage = b"{\"data\": [this is not json";
+    let g = memory_gateway();
+    let unsigned = g
+        .gateway
+        .handle(incoming(&telnyx_request(garbage, true, now())))
+        .await;
+    assert_eq!(
+        unsigned.status.as_u16(),
+        401,
+        "an unverified body is never parsed"
+    );
+    let signed = g
+        .gateway
+        .handle(incoming(&telnyx_request(garbage, false, now())))
+        .await;
+    assert_eq!(
+        signed.status.as_u16(),
+        400,
+        "a verified but malformed body is a 400"
+    );
+    assert!(g.store.messages().is_empty());
+}
+
+#[tokio::test]
+async fn a_recognised_event_with_nothing_to_store_is_acknowledged() {
+    let body = json!({"data": {"event_type": "number_order.complete", "id": "e1", "payload": {"id": "o1"}}});
+    let g = memory_gateway();
+    let response = g
+        .gateway
+        .handle(incoming(&telnyx_request(
+            body.to_string().as_bytes(),
+            false,
+            now(),
+        )))
+        .await;
+    assert_eq!(response.status.as_u16(), 200);
+    assert!(g.store.messages().is_empty() && g.queue.sent.lock().unwrap().is_empty());
+}
+
+fn gateway_with_secrets(secrets: Value) -> (gateway_shared::pipeline::Gateway, Arc<MemoryStore>) {
+    let store = Arc::new(MemoryStore::default());
+    let gateway = gateway_shared::pipeline::Gateway::new(
+        Channel::Sms,
+        gateway_tests::sms_providers(),
+        gateway_tests::sms_settings(),
+        gateway_shared::pipeline::Ports {
+            store: store.clone(),
+            queue: Arc::new(MemoryQueue::default()),
+            secrets: Arc::new(StaticSecrets(
+                ChannelSecrets::from_json(&secrets.to_string()).unwrap(),
+            )),
+            metrics: Arc::new(MemorySink::default()),
+            clock: Arc::new(chrono::Utc::now),
+        },
+    );
+    (gateway, store)
+}
+
+#[tokio::test]
+async fn a_provider_without_a_secret_is_refused() {
+    let mut secrets = fixtures::sms_secret();
+    secrets.as_object_mut().unwrap().remove("plivo");
+    secrets["telnyx"] = json!([]);
+    let (gateway, store) = gateway_with_secrets(secrets);
+    let samples = sms_events(now());
+    for provider in ["plivo", "telnyx"] {
+        let response = gateway
+            .handle(incoming(&find(&samples, provider, "inbound-text")))
+            .await;
+        assert_eq!(response.status.as_u16(), 401, "{provider} fails closed");
+    }
+    let twilio = gateway
+        .handle(incoming(&find(&samples, "twilio", "inbound-text")))
+        .await;
+    assert_eq!(
+        twilio.status.as_u16(),
+        200,
+        "configured providers still work"
+    );
+    assert_eq!(store.messages().len(), 1);
+}
+
+#[tokio::test]
+async fn the_previous_secret_is_accepted_during_a_rotation() {
+    let mut sample = find(&sms_events(now()), "twilio", "inbound-text");
+    let body = String::from_utf8(sample.body()).unwrap();
+    let params: Vec<(String, String)> = serde_urlencoded::from_str(&body).unwrap();
+    let refs: Vec<(&str, &str)> = params
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let url = format!("{}/twilio", fixtures::SMS_PUBLIC_BASE_URL);
+    sample.event["headers"]["x-twilio-signature"] = json!(fixtures::twilio_signature(
+        fixtures::TWILIO_PREVIOUS_AUTH_TOKEN,
+        &url,
+        &refs
+    ));
+    let g = memory_gateway();
+    assert_eq!(
+        g.gateway.handle(incoming(&sample)).await.status.as_u16(),
+        200
+    );
+
+    // Once the rotation is over, the old token no longer works.
+    let mut secrets = fixtures::sms_secret();
+    secrets["twilio"] = json!([fixtures::TWILIO_AUTH_TOKEN]);
+    let (gateway, store) = gateway_with_secrets(secrets);
+    assert_eq!(gateway.handle(incoming(&sample)).await.status.as_u16(), 401);
+    assert!(store.messages().is_empty());
+}
+
+#[tokio::test]
+async fn stale_signed_timestamps_are_refused() {
+    let stale = sms_events(now() - 301);
+    let fresh = sms_events(now() - 200);
+    for (provider, case) in [
+        ("telnyx", "inbound-text"),
+        ("vonage", "inbound-text"),
+        ("vonage", "sms-api-inbound-text"),
+    ] {
+        let g = memory_gateway();
+        let old = g
+            .gateway
+            .handle(incoming(&find(&stale, provider, case)))
+            .await;
+        assert_eq!(old.status.as_u16(), 401, "{provider}-{case}: stale refused");
+        let recent = g
+            .gateway
+            .handle(incoming(&find(&fresh, provider, case)))
+            .await;
+        assert_eq!(
+            recent.status.as_u16(),
+            200,
+            "{provider}-{case}: within the window"
+        );
+    }
+    let future = sms_events(now() + 301);
+    let g = memory_gateway();
+    let ahead = g
+        .gateway
+        .handle(incoming(&find(&future, "telnyx", "inbound-text")))
+        .await;
+    assert_eq!(
+        ahead.status.as_u16(),
+        401,
+        "timestamps from the future are refused too"
+    );
+}
+
+#[tokio::test]
+async fn bad_requests_get_their_documented_status_and_store_nothing() {
+    let g = memory_gateway();
+    let base = find(&sms_events(now()), "twilio", "inbound-text");
+    let mut unknown = incoming(&base);
+    unknown.path = "/sms/nosuchprovider".into();
+    let mut wrong_method = incoming(&find(&sms_events(now()), "telnyx", "inbound-text"));
+    wrong_method.method = Method::PUT;
+    let mut oversize = incoming(&base);
+    oversize.body = Ok(vec![b'a'; 1024 * 1024 + 1].into());
+    let mut broken = base.event.clone();
+    broken["body"] = json!("%%% not base64 %%%");
+    let broken = gateway_shared::lambda::incoming(serde_json::from_value(broken).unwrap());
+    let mut no_signature = incoming(&base);
+    no_signature.headers.remove("x-twilio-signature");
+    let cases: Vec<(Incoming, u16, &str)> = vec![
+        (unknown, 404, "unknown_provider"),
+        (wrong_method, 405, "method_not_allowed"),
+        (oversize, 413, "payload_too_large"),
+        (broken, 400, "invalid_base64"),
+        (no_signature, 401, "unauthorized"),
+    ];
+    for (request, status, code) in cases {
+        let response = g.gateway.handle(request).await;
+        assert_eq!(response.status.as_u16(), status, "{code}");
+        assert_eq!(response.body, json!({ "error": code }).to_string());
+        if status == 405 {
+            assert_eq!(response.headers, [("allow", "POST".to_string())]);
+        }
+    }
+    // A valid signature over a payload that is not Twilio's.
+    let params = [("Foo", "bar")];
+    let url = format!("{}/twilio", fixtures::SMS_PUBLIC_BASE_URL);
+    let mut odd = base.clone();
+    odd.event["body"] = json!(base64_form(&params));
+    odd.event["headers"]["x-twilio-signature"] = json!(fixtures::twilio_signature(
+        fixtures::TWILIO_AUTH_TOKEN,
+        &url,
+        &params
+    ));
+    let response = g.gateway.handle(incoming(&odd)).await;
+    assert_eq!(response.status.as_u16(), 400, "{}", response.body);
+    assert!(g.store.messages().is_empty() && g.queue.sent.lock().unwrap().is_empty());
+    let reasons: Vec<String> = g
+        .metrics
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["reason"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            "unknown_provider",
+            "method_not_allowed",
+            "payload_too_large",
+            "invalid_base64",
+            "signature_missing",
+            "malformed_payload"
+        ]
+    );
+}
+
+fn base64_form(params: &[(&str, &str)]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(serde_urlencoded::to_string(params).unwrap())
+}
+
+#[tokio::test]
+async fn a_queue_outage_keeps_messages_pending_until_the_redrive_publishes_them_once() {
+    let g = memory_gateway();
+    let samples = sms_events(now());
+    g.queue.down.store(true, Ordering::SeqCst);
+    for case in ["inbound-text", "inbound-media"] {
+        let response = g
+            .gateway
+            .handle(incoming(&find(&samples, "twilio", case)))
+            .await;
+        assert_eq!(response.status.as_u16(), 200, "stored, so acknowledged");
+    }
+    assert_eq!(g.store.messages().len(), 2);
+    assert!(g.queue.sent.lock().unwrap().is_empty());
+    let later = chrono::Utc::now() + chrono::Duration::seconds(1);
+    let report = redrive::sweep(
+        g.store.as_ref(),
+        g.queue.as_ref(),
+        Channel::Sms,
+        later,
+        0,
+        100,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (report.found, report.published),
+        (2, 0),
+        "still down: nothing published"
+    );
+    g.queue.down.store(false, Ordering::SeqCst);
+    let report = redrive::sweep(
+        g.store.as_ref(),
+        g.queue.as_ref(),
+        Channel::Sms,
+        later,
+        0,
+        100,
+    )
+    .await
+    .unwrap();
+    assert_eq!((report.found, report.published), (2, 2));
+    let again = redrive::sweep(
+        g.store.as_ref(),
+        g.queue.as_ref(),
+        Channel::Sms,
+        later,
+        0,
+        100,
+    )
+    .await
+    .unwrap();
+    assert_eq!(again.found, 0, "published messages are no longer pending");
+    let sent = g.queue.sent.lock().unwrap().clone();
+    assert_eq!(sent.len(), 2);
+    assert!(sent[0].received_at <= sent[1].received_at, "oldest first");
+}
+
+#[tokio::test]
+async fn a_store_outage_answers_503_so_the_provider_retries() {
+    let g = memory_gateway();
+    g.store.down.store(true, Ordering::SeqCst);
+    let sample = find(&sms_events(now()), "plivo", "inbound-text");
+    let response = g.gateway.handle(incoming(&sample)).await;
+    assert_eq!(response.status.as_u16(), 503);
+    assert!(
+        g.queue.sent.lock().unwrap().is_empty(),
+        "nothing unstored is queued"
+    );
+    g.store.down.store(false, Ordering::SeqCst);
+    let retry = g.gateway.handle(incoming(&sample)).await;
+    assert_eq!(retry.status.as_u16(), 200, "the provider's retry succeeds");
+    assert_eq!(g.queue.sent.lock().unwrap().len(), 1);
+}
+
+/// A writer that keeps what the JSON log layer writes.
+#[derive(Clone, Default)]
+struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn logs_and_metrics_carry_no_message_text_numbers_or_secrets() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || writer.clone())
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let g = memory_gateway();
+    g.queue.down.store(true, Ordering::SeqCst);
+    let mut samples = sms_events(now());
+    samples.extend(sms_events(now() - 3600)); // stale: rejected
+    for sample in &samples {
+        g.gateway.handle(incoming(sample)).await;
+    }
+    g.store.down.store(true, Ordering::SeqCst);
+    g.gateway.handle(incoming(&samples[1])).await;
+
+    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let metrics = g.metrics.0.lock().unwrap().join("\n");
+    assert!(
+        logs.contains("webhook handled") && logs.contains("webhook rejected"),
+        "logs were captured"
+    );
+    assert!(
+        logs.contains("publication deferred"),
+        "warnings were captured"
+    );
+    assert!(logs.contains("webhook failed"), "errors were captured");
+    let secrets = fixtures::sms_secret().to_string();
+    let mut forbidden = vec![
+        "4155550100",
+        "2025550123",
+        "hasn",
+        "arrived",
+        "café",
+        "damaged box",
+        "4411",
+        fixtures::TWILIO_AUTH_TOKEN,
+        fixtures::TWILIO_PREVIOUS_AUTH_TOKEN,
+        fixtures::VONAGE_SIGNATURE_SECRET,
+        fixtures::PLIVO_AUTH_TOKEN,
+    ];
+    let telnyx_key = fixtures::telnyx_public_key();
+    forbidden.push(&telnyx_key);
+    assert!(secrets.contains(fixtures::PLIVO_AUTH_TOKEN));
+    for needle in forbidden {
+        assert!(!logs.contains(needle), "logs contain {needle:?}");
+        assert!(!metrics.contains(needle), "metrics contain {needle:?}");
+    }
+}
