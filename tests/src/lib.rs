@@ -3,6 +3,7 @@
 
 pub mod fixtures;
 pub mod local;
+pub mod proxy;
 
 use fixtures::Sample;
 

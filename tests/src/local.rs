@@ -4,7 +4,7 @@
 //! `scripts/services.sh` starts the services and exports the `AWS_ENDPOINT_URL_*` variables;
 //! everything here goes through the real SDK over the real wire protocols.
 
-use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_config::SdkConfig;
 use aws_sdk_sqs::types::QueueAttributeName;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -20,19 +20,19 @@ pub fn require_local_services() {
     }
 }
 
-/// SDK configuration for the local services (dummy credentials, fixed region); the endpoint
-/// variables come from the environment, as they do for the functions.
+/// The functions' own SDK configuration; `scripts/services.sh` exports the endpoints, region
+/// and dummy credentials it reads from the environment.
 pub async fn sdk() -> SdkConfig {
     require_local_services();
-    aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new(
-            std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into()),
-        ))
-        .credentials_provider(aws_sdk_sqs::config::Credentials::new(
-            "local", "local", None, None, "local",
-        ))
-        .load()
-        .await
+    gateway_shared::aws::sdk_config().await
+}
+
+/// The host:port of a local service's endpoint variable (`AWS_ENDPOINT_URL_SQS`), for proxies.
+pub fn endpoint_host(var: &str) -> String {
+    let url = std::env::var(var).unwrap_or_default();
+    url.trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string()
 }
 
 /// A table, a FIFO queue and a secret for one channel.

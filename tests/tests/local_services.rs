@@ -1,0 +1,372 @@
+//! The storage and queue promises against the real local services: DynamoDB Local and moto's
+//! SQS and Secrets Manager, through the same adapters the functions use. Run by
+//! `scripts/test.sh`, which starts the services; each test provisions its own table and queue.
+
+use gateway_shared::aws::{DynamoStore, SecretsManagerSource, SqsQueue};
+use gateway_shared::pipeline::{Gateway, Ports};
+use gateway_shared::redrive;
+use gateway_shared::schema::{Channel, Kind, Message, Party};
+use gateway_shared::store::{MessageStore, StoredMessage};
+use gateway_shared::telemetry::MemorySink;
+use gateway_tests::fixtures::{self, Sample, sms_events};
+use gateway_tests::local::{self, Provisioned};
+use gateway_tests::proxy::FaultProxy;
+use gateway_tests::{incoming, schema_validator, sms_gateway};
+use serde_json::Value;
+use std::sync::Arc;
+
+struct Env {
+    sdk: aws_config::SdkConfig,
+    p: Provisioned,
+}
+
+async fn env() -> Env {
+    let sdk = local::sdk().await;
+    let name = local::unique("it");
+    let p = local::provision(&sdk, &name, &name, &name, &fixtures::sms_secret())
+        .await
+        .expect("provisioned the local services");
+    Env { sdk, p }
+}
+
+impl Env {
+    fn store(&self) -> DynamoStore {
+        DynamoStore::new(
+            aws_sdk_dynamodb::Client::new(&self.sdk),
+            &self.p.table,
+            Some(30),
+        )
+    }
+    fn queue(&self) -> SqsQueue {
+        SqsQueue::new(aws_sdk_sqs::Client::new(&self.sdk), &self.p.queue_url)
+    }
+    fn gateway(&self, metrics: MemorySink) -> Gateway {
+        sms_gateway(Arc::new(self.store()), Arc::new(self.queue()), metrics)
+    }
+    async fn drain(&self) -> Vec<local::Queued> {
+        local::drain(&self.sdk, &self.p.queue_url)
+            .await
+            .expect("drained")
+    }
+    async fn items(
+        &self,
+    ) -> Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>> {
+        local::scan(&self.sdk, &self.p.table)
+            .await
+            .expect("scanned")
+    }
+}
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+fn find(samples: &[Sample], provider: &str, case: &str) -> Sample {
+    samples
+        .iter()
+        .find(|s| s.provider == provider && s.case == case)
+        .unwrap()
+        .clone()
+}
+
+#[tokio::test]
+async fn every_sample_is_stored_once_and_queued_once_in_fifo_order() {
+    let env = env().await;
+    let gateway = env.gateway(MemorySink::default());
+    let samples = sms_events(now());
+    let mut expected = 0;
+    for sample in &samples {
+        let response = gateway.handle(incoming(sample)).await;
+        assert_eq!(
+            response.status.as_u16(),
+            sample.expect.status,
+            "{}",
+            sample.file_name()
+        );
+        expected += sample.expect.messages;
+    }
+    let queued = env.drain().await;
+    let items = env.items().await;
+    assert_eq!(
+        queued.len(),
+        expected,
+        "one queued message per valid sample"
+    );
+    assert_eq!(items.len(), expected, "one stored item per valid sample");
+    let validator = schema_validator();
+    for q in &queued {
+        let errors: Vec<String> = validator
+            .iter_errors(&q.body)
+            .map(|e| e.to_string())
+            .collect();
+        assert!(
+            errors.is_empty(),
+            "queued message violates the schema: {errors:?}"
+        );
+        let m: Message = serde_json::from_value(q.body.clone()).unwrap();
+        assert_eq!(q.group_id, m.conversation_id, "grouped by conversation");
+        assert_eq!(q.dedup_id, m.id, "deduplicated by id");
+        assert_eq!(q.attributes["channel"], "sms");
+        assert_eq!(q.attributes["provider"], m.provider);
+        assert_eq!(q.attributes["kind"], m.kind.as_str());
+        assert_eq!(q.attributes["schema_version"], m.schema_version);
+    }
+    for item in &items {
+        assert!(
+            !item.contains_key("pending"),
+            "published items are no longer pending"
+        );
+        assert!(
+            item.contains_key("expires_at"),
+            "retention sets the TTL attribute"
+        );
+        let m: Message = serde_json::from_str(item["message"].as_s().unwrap()).unwrap();
+        let raw = item["raw"].as_b().unwrap().as_ref();
+        let sample = samples
+            .iter()
+            .find(|s| s.provider == m.provider && s.body() == raw)
+            .expect("the raw provider payload is kept byte for byte");
+        assert_ne!(sample.case, "tampered");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn retries_and_concurrent_duplicates_give_one_item_and_one_queued_message() {
+    let env = env().await;
+    let metrics = MemorySink::default();
+    let gateway = Arc::new(env.gateway(metrics.clone()));
+    let sample = find(&sms_events(now()), "telnyx", "inbound-text");
+    let mut tasks = Vec::new();
+    for _ in 0..12 {
+        let (gateway, sample) = (gateway.clone(), sample.clone());
+        tasks.push(tokio::spawn(async move {
+            gateway.handle(incoming(&sample)).await
+        }));
+    }
+    for task in tasks {
+        assert_eq!(
+            task.await.unwrap().status.as_u16(),
+            200,
+            "every delivery is acknowledged"
+        );
+    }
+    for _ in 0..3 {
+        assert_eq!(gateway.handle(incoming(&sample)).await.status.as_u16(), 200);
+    }
+    let lines: Vec<Value> = metrics
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let accepted: u64 = lines.iter().map(|l| l["Accepted"].as_u64().unwrap()).sum();
+    let duplicates: u64 = lines
+        .iter()
+        .map(|l| l["Duplicates"].as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        (accepted, duplicates),
+        (1, 14),
+        "the conditional write admits exactly one"
+    );
+    assert_eq!(env.items().await.len(), 1);
+    assert_eq!(env.drain().await.len(), 1);
+}
+
+#[tokio::test]
+async fn an_sqs_outage_loses_nothing_and_the_redrive_queues_each_message_once() {
+    let env = env().await;
+    let proxy = FaultProxy::start(&local::endpoint_host("AWS_ENDPOINT_URL_SQS"))
+        .await
+        .unwrap();
+    let sqs_via_proxy = aws_sdk_sqs::Client::from_conf(
+        aws_sdk_sqs::config::Builder::from(&env.sdk)
+            .endpoint_url(&proxy.url)
+            .build(),
+    );
+    let queue = Arc::new(SqsQueue::new(sqs_via_proxy, &env.p.queue_url));
+    let store = Arc::new(env.store());
+    let gateway = sms_gateway(store.clone(), queue.clone(), MemorySink::default());
+    let samples = sms_events(now());
+
+    proxy.down();
+    let during: Vec<Sample> = ["twilio", "plivo", "vonage"]
+        .iter()
+        .map(|p| find(&samples, p, "inbound-text"))
+        .collect();
+    for sample in &during {
+        let response = gateway.handle(incoming(sample)).await;
+        assert_eq!(
+            response.status.as_u16(),
+            200,
+            "stored durably, so acknowledged"
+        );
+    }
+    // A provider retry during the outage is still a duplicate, not a second item.
+    assert_eq!(
+        gateway.handle(incoming(&during[0])).await.status.as_u16(),
+        200
+    );
+    assert!(env.drain().await.is_empty(), "nothing reached the queue");
+    let items = env.items().await;
+    assert_eq!(items.len(), 3);
+    assert!(
+        items.iter().all(|i| i.contains_key("pending")),
+        "all marked pending"
+    );
+
+    let later = chrono::Utc::now() + chrono::Duration::seconds(1);
+    let failed = redrive::sweep(store.as_ref(), queue.as_ref(), Channel::Sms, later, 0, 100)
+        .await
+        .unwrap();
+    assert_eq!(
+        (failed.found, failed.published),
+        (3, 0),
+        "a sweep during the outage publishes nothing"
+    );
+
+    proxy.up();
+    let report = redrive::sweep(store.as_ref(), queue.as_ref(), Channel::Sms, later, 0, 100)
+        .await
+        .unwrap();
+    assert_eq!((report.found, report.published), (3, 3));
+    let again = redrive::sweep(store.as_ref(), queue.as_ref(), Channel::Sms, later, 0, 100)
+        .await
+        .unwrap();
+    assert_eq!(again.found, 0, "nothing left pending");
+    let queued = env.drain().await;
+    assert_eq!(queued.len(), 3, "each message queued exactly once");
+    let mut ids: Vec<String> = queued.iter().map(|q| q.dedup_id.clone()).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 3);
+    assert!(env.items().await.iter().all(|i| !i.contains_key("pending")));
+    // Young pending messages are left to the request that is still publishing them.
+    let young = redrive::sweep(
+        store.as_ref(),
+        queue.as_ref(),
+        Channel::Sms,
+        chrono::Utc::now(),
+        60,
+        100,
+    )
+    .await
+    .unwrap();
+    assert_eq!(young.found, 0);
+}
+
+#[tokio::test]
+async fn a_dynamodb_outage_answers_503_and_queues_nothing() {
+    let env = env().await;
+    let proxy = FaultProxy::start(&local::endpoint_host("AWS_ENDPOINT_URL_DYNAMODB"))
+        .await
+        .unwrap();
+    let ddb = aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(&env.sdk)
+            .endpoint_url(&proxy.url)
+            .build(),
+    );
+    let gateway = sms_gateway(
+        Arc::new(DynamoStore::new(ddb, &env.p.table, None)),
+        Arc::new(env.queue()),
+        MemorySink::default(),
+    );
+    let sample = find(&sms_events(now()), "vonage", "inbound-text");
+    proxy.down();
+    assert_eq!(gateway.handle(incoming(&sample)).await.status.as_u16(), 503);
+    assert!(env.drain().await.is_empty());
+    proxy.up();
+    assert_eq!(
+        gateway.handle(incoming(&sample)).await.status.as_u16(),
+        200,
+        "the retry lands"
+    );
+    assert_eq!(env.drain().await.len(), 1);
+}
+
+#[tokio::test]
+async fn secrets_are_read_from_secrets_manager_and_a_failed_read_is_retried() {
+    let env = env().await;
+    let secret_id = local::unique("missing-secret");
+    let gateway = Gateway::new(
+        Channel::Sms,
+        gateway_tests::sms_providers(),
+        gateway_tests::sms_settings(),
+        Ports {
+            store: Arc::new(env.store()),
+            queue: Arc::new(env.queue()),
+            secrets: Arc::new(SecretsManagerSource::new(
+                aws_sdk_secretsmanager::Client::new(&env.sdk),
+                &secret_id,
+            )),
+            metrics: Arc::new(MemorySink::default()),
+            clock: Arc::new(chrono::Utc::now),
+        },
+    );
+    let sample = find(&sms_events(now()), "plivo", "inbound-media");
+    let before = gateway.handle(incoming(&sample)).await;
+    assert_eq!(
+        before.status.as_u16(),
+        503,
+        "no secret yet: the provider should retry"
+    );
+    local::put_secret(&env.sdk, &secret_id, &fixtures::sms_secret())
+        .await
+        .unwrap();
+    let after = gateway.handle(incoming(&sample)).await;
+    assert_eq!(
+        after.status.as_u16(),
+        200,
+        "the next request loads the secret"
+    );
+    assert_eq!(env.drain().await.len(), 1);
+}
+
+#[tokio::test]
+async fn one_customer_reads_back_across_channels_in_time_order() {
+    let env = env().await;
+    let store = env.store();
+    let customer_key = format!("phone:{}", fixtures::CUSTOMER_PHONE);
+    let ctx = |channel, provider: &'static str, secs| gateway_shared::provider::Context {
+        channel,
+        provider,
+        received_at: chrono::DateTime::from_timestamp(1_795_435_200 + secs, 0).unwrap(),
+    };
+    let message = |channel: Channel, provider: &'static str, secs: i64, id: &str| {
+        let c = ctx(channel, provider, secs);
+        let mut customer = Party::from_id(channel, provider, fixtures::CUSTOMER_PHONE);
+        customer.key = customer_key.clone();
+        let mut m = c.message(
+            Kind::Message,
+            gateway_shared::schema::Direction::Inbound,
+            id,
+            id,
+            customer,
+            c.party("business"),
+        );
+        m.text = Some(format!("{provider} {secs}"));
+        StoredMessage {
+            message: m,
+            raw: bytes::Bytes::from_static(b"{}"),
+            raw_content_type: "application/json".into(),
+        }
+    };
+    // Stored out of order, on two channels.
+    for m in [
+        message(Channel::Chat, "webchat", 30, "c-30"),
+        message(Channel::Sms, "twilio", 10, "s-10"),
+        message(Channel::Sms, "telnyx", 20, "s-20"),
+    ] {
+        store.insert(&m).await.unwrap();
+    }
+    let other = message(Channel::Sms, "twilio", 15, "other");
+    let mut other = other;
+    other.message.customer.key = "phone:+447911123456".into();
+    store.insert(&other).await.unwrap();
+
+    let timeline = store.timeline(&customer_key).await.unwrap();
+    let texts: Vec<_> = timeline.iter().map(|m| m.text.clone().unwrap()).collect();
+    assert_eq!(texts, ["twilio 10", "telnyx 20", "webchat 30"]);
+    assert_eq!(timeline[2].channel, Channel::Chat);
+}
