@@ -10,12 +10,15 @@ source "$here/env.sh"
 log() { printf '[bootstrap] %s\n' "$*" >&2; }
 mkdir -p "$GATEWAY_TOOLS"
 
-if ! command -v java >/dev/null 2>&1; then
-  log "installing a Java runtime for DynamoDB Local"
+missing=()
+command -v java >/dev/null 2>&1 || missing+=(default-jre-headless)
+command -v curl >/dev/null 2>&1 || missing+=(curl)
+if [ ${#missing[@]} -gt 0 ]; then
+  log "installing ${missing[*]} (DynamoDB Local needs Java; the scripts use curl)"
   if command -v apt-get >/dev/null 2>&1; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq default-jre-headless >/dev/null
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
   else
-    log "no java and no apt-get: install a Java 17+ runtime by hand"; exit 1
+    log "no apt-get: install ${missing[*]} by hand"; exit 1
   fi
 fi
 

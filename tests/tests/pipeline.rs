@@ -59,6 +59,20 @@ fn committed_events_are_the_generated_samples() {
         serde_json::from_str(&std::fs::read_to_string(format!("{dir}/secrets/sms.json")).unwrap())
             .unwrap();
     assert_eq!(secret, fixtures::sms_secret());
+    let readme = std::fs::read_to_string(format!("{dir}/README.md")).unwrap();
+    for documented in [
+        fixtures::TWILIO_AUTH_TOKEN,
+        fixtures::TWILIO_PREVIOUS_AUTH_TOKEN,
+        fixtures::VONAGE_SIGNATURE_SECRET,
+        fixtures::PLIVO_AUTH_TOKEN,
+        &fixtures::telnyx_public_key(),
+        std::str::from_utf8(&fixtures::TELNYX_SIGNING_SEED).unwrap(),
+    ] {
+        assert!(
+            readme.contains(documented),
+            "events/README.md documents {documented}"
+        );
+    }
 }
 
 #[tokio::test]

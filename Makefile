@@ -1,0 +1,14 @@
+# The two commands of the README, and helpers.
+.PHONY: run test events schema
+
+run:  ## Emulators up, SMS function served, samples sent, queue and table shown
+	bash scripts/run-local.sh
+
+test: ## Everything CI runs
+	bash scripts/test.sh
+
+events: ## Re-sign the committed samples in events/ (after changing tests/src/fixtures.rs)
+	bash -c 'source scripts/env.sh && cargo run --quiet -p gateway-tests --bin gateway-local -- events'
+
+schema: ## Regenerate schema/message.v1.json from the Rust types
+	bash -c 'source scripts/env.sh && cargo run --quiet -p gateway-shared --bin schema > schema/message.v1.json'
