@@ -633,3 +633,35 @@ impl Sample {
         self
     }
 }
+
+/// The sample of `provider` and `case` (panics when there is none: a test's own mistake).
+pub fn find(samples: &[Sample], provider: &str, case: &str) -> Sample {
+    samples
+        .iter()
+        .find(|s| s.provider == provider && s.case == case)
+        .unwrap_or_else(|| panic!("no sample {provider}-{case}"))
+        .clone()
+}
+
+/// Text that must never appear in logs or metrics: the samples' phone numbers and message
+/// text, and every test secret.
+pub fn never_logged() -> Vec<String> {
+    let mut needles: Vec<String> = [
+        "4155550100",
+        "2025550123",
+        "hasn",
+        "arrived",
+        "café",
+        "damaged box",
+        "4411",
+        TWILIO_AUTH_TOKEN,
+        TWILIO_PREVIOUS_AUTH_TOKEN,
+        VONAGE_SIGNATURE_SECRET,
+        PLIVO_AUTH_TOKEN,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    needles.push(telnyx_public_key());
+    needles
+}

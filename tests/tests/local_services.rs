@@ -8,7 +8,7 @@ use gateway_shared::redrive;
 use gateway_shared::schema::{Channel, Kind, Message, Party};
 use gateway_shared::store::{MessageStore, StoredMessage};
 use gateway_shared::telemetry::MemorySink;
-use gateway_tests::fixtures::{self, Sample, sms_events};
+use gateway_tests::fixtures::{self, Sample, find, sms_events};
 use gateway_tests::local::{self, Provisioned};
 use gateway_tests::proxy::FaultProxy;
 use gateway_tests::{incoming, schema_validator, sms_gateway};
@@ -59,14 +59,6 @@ impl Env {
 
 fn now() -> i64 {
     chrono::Utc::now().timestamp()
-}
-
-fn find(samples: &[Sample], provider: &str, case: &str) -> Sample {
-    samples
-        .iter()
-        .find(|s| s.provider == provider && s.case == case)
-        .unwrap()
-        .clone()
 }
 
 #[tokio::test]

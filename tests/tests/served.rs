@@ -136,22 +136,9 @@ async fn logs_carry_no_message_text_numbers_or_secrets() {
         log.contains("\"Accepted\""),
         "the metric lines were captured"
     );
-    let telnyx_key = fixtures::telnyx_public_key();
-    for needle in [
-        "4155550100",
-        "2025550123",
-        "hasn",
-        "arrived",
-        "café",
-        "damaged box",
-        "4411",
-        fixtures::TWILIO_AUTH_TOKEN,
-        fixtures::VONAGE_SIGNATURE_SECRET,
-        fixtures::PLIVO_AUTH_TOKEN,
-        telnyx_key.as_str(),
-    ] {
+    for needle in fixtures::never_logged() {
         assert!(
-            !log.contains(needle),
+            !log.contains(&needle),
             "the function log contains {needle:?}"
         );
     }
