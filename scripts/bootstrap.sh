@@ -13,8 +13,9 @@ mkdir -p "$GATEWAY_TOOLS"
 missing=()
 command -v java >/dev/null 2>&1 || missing+=(default-jre-headless)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
+command -v file >/dev/null 2>&1 || missing+=(file)
 if [ ${#missing[@]} -gt 0 ]; then
-  log "installing ${missing[*]} (DynamoDB Local needs Java; the scripts use curl)"
+  log "installing ${missing[*]} (DynamoDB Local needs Java; the scripts use curl and file)"
   if command -v apt-get >/dev/null 2>&1; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
   else

@@ -13,6 +13,9 @@ cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 
+echo "== infrastructure (SAM, CDK, consistency, arm64 release builds)"
+bash scripts/infra-check.sh
+
 # Own ports and run dir, so a `make run --keep` left running does not interfere.
 export GATEWAY_RUN_DIR="$(mktemp -d)"
 export GATEWAY_DYNAMODB_PORT="${GATEWAY_TEST_DYNAMODB_PORT:-8101}"

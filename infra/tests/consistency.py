@@ -219,7 +219,7 @@ def name_after_stack(name):
     """`${AWS::StackName}-sms.fifo` (a Sub) or `gateway-sms.fifo` → `sms.fifo`."""
     if isinstance(name, dict):
         name = name.get("Fn::Sub") or "".join(p if isinstance(p, str) else "" for p in name.get("Fn::Join", ["", []])[1])
-    return re.sub(r"^(\$\{AWS::StackName\}|gateway)[-/]", "", str(name))
+    return re.sub(r"^(\$\{AWS::StackName\}|gateway)?[-/]", "", str(name))
 
 
 def main(sam_path, cdk_path):

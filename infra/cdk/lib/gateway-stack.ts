@@ -1,0 +1,307 @@
+// The gateway's CDK stack; infra/template.yaml (SAM) describes the same system, and
+// infra/tests/consistency.py checks that the two agree.
+import * as path from 'node:path';
+import {
+  Aws, CfnCondition, CfnOutput, CfnParameter, Duration, Fn, RemovalPolicy, SecretValue, Stack,
+  StackProps, Tags, Validations,
+} from 'aws-cdk-lib';
+import * as apigateway from 'aws-cdk-lib/aws-apigateway';
+import * as apigw from 'aws-cdk-lib/aws-apigatewayv2';
+import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
+import * as cw from 'aws-cdk-lib/aws-cloudwatch';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as secrets from 'aws-cdk-lib/aws-secretsmanager';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { RustFunction } from 'cargo-lambda-cdk';
+import { Construct } from 'constructs';
+import { CHANNELS, Channel } from './channels';
+
+const MANIFEST = path.join(__dirname, '..', '..', '..', 'Cargo.toml');
+const NAMESPACE = 'ChannelGateway';
+const SIGNATURE_REASONS = ['signature_invalid', 'signature_missing', 'timestamp_stale', 'not_configured'];
+
+export class GatewayStack extends Stack {
+  constructor(scope: Construct, id: string, props?: StackProps) {
+    super(scope, id, props);
+
+    const publicBaseUrl = new CfnParameter(this, 'PublicBaseUrl', {
+      type: 'String', default: '',
+      description: 'Public base URL providers call, without the channel, when a custom domain fronts the API. Empty: the execute-api URL.',
+    });
+    const retentionDays = new CfnParameter(this, 'RetentionDays', {
+      type: 'Number', default: 365, minValue: 0,
+      description: 'Stored messages expire (DynamoDB TTL) after this many days; 0 keeps them.',
+    });
+    const logRetentionDays = new CfnParameter(this, 'LogRetentionDays', {
+      type: 'Number', default: 30,
+      allowedValues: ['1', '3', '5', '7', '14', '30', '60', '90', '120', '150', '180', '365', '400', '545', '731', '1827', '3653'],
+    });
+    const alarmTopicArn = new CfnParameter(this, 'AlarmTopicArn', {
+      type: 'String', default: '', description: 'SNS topic the alarms notify (empty for none).',
+    });
+    const rejectedThreshold = new CfnParameter(this, 'RejectedSignatureThreshold', {
+      type: 'Number', default: 25, description: 'Rejected signatures per channel in 5 minutes that raise the alarm.',
+    });
+    const hasPublicBaseUrl = new CfnCondition(this, 'HasPublicBaseUrl', {
+      expression: Fn.conditionNot(Fn.conditionEquals(publicBaseUrl.valueAsString, '')),
+    });
+    const hasAlarmTopic = new CfnCondition(this, 'HasAlarmTopic', {
+      expression: Fn.conditionNot(Fn.conditionEquals(alarmTopicArn.valueAsString, '')),
+    });
+    const alarmActions = Fn.conditionIf(hasAlarmTopic.logicalId, [alarmTopicArn.valueAsString], Aws.NO_VALUE);
+    const notify = (alarm: cw.Alarm) => {
+      (alarm.node.defaultChild as cw.CfnAlarm).alarmActions = alarmActions as unknown as string[];
+      Validations.of(alarm).acknowledge({
+        id: 'CloudFormation-Validate::W1030',
+        reason: 'The topic is used only when AlarmTopicArn is set (condition HasAlarmTopic).',
+      });
+    };
+    const logRetention = (scope: Construct, id: string) => {
+      const group = new logs.LogGroup(scope, id, { removalPolicy: RemovalPolicy.RETAIN });
+      (group.node.defaultChild as logs.CfnLogGroup).retentionInDays = logRetentionDays.valueAsNumber;
+      return group;
+    };
+
+    // ---------------------------------------------------------------- shared
+    const table = new dynamodb.Table(this, 'MessagesTable', {
+      partitionKey: { name: 'id', type: dynamodb.AttributeType.STRING },
+      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      encryption: dynamodb.TableEncryption.AWS_MANAGED,
+      timeToLiveAttribute: 'expires_at',
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    table.addGlobalSecondaryIndex({
+      indexName: 'by-customer',
+      partitionKey: { name: 'customer_key', type: dynamodb.AttributeType.STRING },
+      sortKey: { name: 'timeline', type: dynamodb.AttributeType.STRING },
+    });
+    table.addGlobalSecondaryIndex({
+      indexName: 'pending',
+      partitionKey: { name: 'pending', type: dynamodb.AttributeType.STRING },
+      sortKey: { name: 'received_at', type: dynamodb.AttributeType.STRING },
+    });
+
+    const api = new apigw.HttpApi(this, 'HttpApi', { createDefaultStage: false });
+    new apigw.HttpStage(this, 'HttpApiStage', {
+      httpApi: api,
+      autoDeploy: true,
+      accessLogSettings: {
+        destination: new apigw.LogGroupLogDestination(logRetention(this, 'HttpApiAccessLogs')),
+        format: apigateway.AccessLogFormat.custom(JSON.stringify({
+          requestId: '$context.requestId', routeKey: '$context.routeKey', status: '$context.status',
+          latency: '$context.responseLatency', integrationError: '$context.integrationErrorMessage',
+        })),
+      },
+    });
+    const apiUrl = Fn.sub('https://${Api}.execute-api.${AWS::Region}.${AWS::URLSuffix}', { Api: api.apiId });
+    const baseUrl = (suffix: string) => Fn.conditionIf(
+      hasPublicBaseUrl.logicalId,
+      Fn.join('', [publicBaseUrl.valueAsString, suffix]),
+      Fn.join('', [apiUrl, suffix]),
+    ).toString();
+
+    const redriveQueues: { channel: Channel; queue: sqs.Queue }[] = [];
+
+    // ---------------------------------------------------------------- per channel
+    for (const channel of CHANNELS) {
+      const scope = new Construct(this, channel.id);
+      const memory = new CfnParameter(this, `${channel.id}MemorySize`, { type: 'Number', default: 256 });
+      const timeout = new CfnParameter(this, `${channel.id}Timeout`, { type: 'Number', default: 10 });
+      const concurrency = new CfnParameter(this, `${channel.id}ReservedConcurrency`, {
+        type: 'Number', default: 50,
+        description: `Most concurrent ${channel.name} invocations; also isolates the other channels from its load.`,
+      });
+
+      const secret = new secrets.Secret(scope, 'Secret', {
+        secretName: `${Aws.STACK_NAME}/${channel.name}`,
+        description: `${channel.name} provider keys, JSON keyed by provider (see README). Created empty; the operator fills it.`,
+        secretStringValue: SecretValue.unsafePlainText('{}'),
+      });
+      Validations.of(secret).acknowledge({
+        id: 'AwsSolutions-SMG4',
+        reason: 'Provider keys are issued by the providers and rotated with them (current and previous keys are both accepted); Secrets Manager cannot rotate them.',
+      });
+
+      const deadLetters = new sqs.Queue(scope, 'DeadLetterQueue', {
+        fifo: true,
+        queueName: `${Aws.STACK_NAME}-${channel.name}-dlq.fifo`,
+        retentionPeriod: Duration.days(14),
+        enforceSSL: true,
+      });
+      const queue = new sqs.Queue(scope, 'Queue', {
+        fifo: true,
+        queueName: `${Aws.STACK_NAME}-${channel.name}.fifo`,
+        contentBasedDeduplication: false,
+        deduplicationScope: sqs.DeduplicationScope.MESSAGE_GROUP,
+        fifoThroughputLimit: sqs.FifoThroughputLimit.PER_MESSAGE_GROUP_ID,
+        retentionPeriod: Duration.days(14),
+        visibilityTimeout: Duration.seconds(60),
+        enforceSSL: true,
+        deadLetterQueue: { queue: deadLetters, maxReceiveCount: 5 },
+      });
+      redriveQueues.push({ channel, queue });
+
+      const fn = new RustFunction(scope, 'Function', {
+        manifestPath: MANIFEST,
+        binaryName: channel.name,
+        architecture: lambda.Architecture.ARM_64,
+        description: channel.description,
+        memorySize: memory.valueAsNumber,
+        timeout: Duration.seconds(timeout.valueAsNumber),
+        reservedConcurrentExecutions: concurrency.valueAsNumber,
+        tracing: lambda.Tracing.ACTIVE,
+        logGroup: logRetention(scope, 'LogGroup'),
+        environment: {
+          TABLE_NAME: table.tableName,
+          QUEUE_URL: queue.queueUrl,
+          SECRET_ID: secret.secretArn,
+          PUBLIC_BASE_URL: baseUrl(`/${channel.name}`),
+          RETENTION_DAYS: retentionDays.valueAsString,
+        },
+      });
+      Tags.of(fn).add('binary', channel.name);
+      fn.addToRolePolicy(new iam.PolicyStatement({
+        actions: ['dynamodb:PutItem', 'dynamodb:UpdateItem'], resources: [table.tableArn],
+      }));
+      fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['sqs:SendMessage'], resources: [queue.queueArn] }));
+      fn.addToRolePolicy(new iam.PolicyStatement({
+        actions: ['secretsmanager:GetSecretValue'], resources: [secret.secretArn],
+      }));
+      acknowledgeLambdaBasics(fn);
+
+      const routes = api.addRoutes({
+        path: `/${channel.name}/{provider}`,
+        methods: [apigw.HttpMethod.POST, apigw.HttpMethod.GET],
+        integration: new HttpLambdaIntegration(`${channel.id}Integration`, fn),
+      });
+      for (const route of routes) {
+        Validations.of(route).acknowledge({
+          id: 'AwsSolutions-APIG4',
+          reason: 'Providers cannot send IAM or JWT credentials: every request is authenticated by its provider signature, verified in the function on the raw bytes.',
+        });
+      }
+
+      const alarm = (id: string, description: string, metric: cw.IMetric, threshold: number) => {
+        const a = new cw.Alarm(scope, id, {
+          alarmDescription: description, metric, threshold, evaluationPeriods: 1,
+          comparisonOperator: cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+          treatMissingData: cw.TreatMissingData.NOT_BREACHING,
+        });
+        notify(a);
+        return a;
+      };
+      alarm('DeadLetterAlarm', `${channel.name} messages a consumer could not process are in the dead-letter queue.`,
+        deadLetters.metricApproximateNumberOfMessagesVisible({ statistic: 'Maximum', period: Duration.minutes(5) }), 0);
+      alarm('ErrorsAlarm', `The ${channel.name} function failed invocations.`,
+        fn.metricErrors({ statistic: 'Sum', period: Duration.minutes(5) }), 0);
+      alarm('ThrottlesAlarm', `The ${channel.name} function hit its reserved concurrency; providers see 429/5xx and retry.`,
+        fn.metricThrottles({ statistic: 'Sum', period: Duration.minutes(5) }), 0);
+      const rejected = new cw.MathExpression({
+        expression: 'invalid + missing + stale + unconfigured',
+        label: 'Rejected signatures',
+        period: Duration.minutes(5),
+        usingMetrics: Object.fromEntries(
+          ['invalid', 'missing', 'stale', 'unconfigured'].map((key, i) => [key, new cw.Metric({
+            namespace: NAMESPACE, metricName: 'Rejected', statistic: 'Sum', period: Duration.minutes(5),
+            dimensionsMap: { channel: channel.name, reason: SIGNATURE_REASONS[i] },
+          })]),
+        ),
+      });
+      const signatures = alarm('RejectedSignaturesAlarm', `A spike of ${channel.name} webhooks with missing, invalid or stale signatures.`, rejected, 0);
+      (signatures.node.defaultChild as cw.CfnAlarm).threshold = rejectedThreshold.valueAsNumber;
+
+      const metric = (name: string, statistic = 'Sum') => new cw.Metric({
+        namespace: NAMESPACE, metricName: name, statistic, period: Duration.minutes(1),
+        dimensionsMap: { channel: channel.name },
+      });
+      new cw.Dashboard(scope, 'Dashboard', {
+        dashboardName: `${Aws.STACK_NAME}-${channel.name}`,
+        widgets: [
+          [
+            new cw.GraphWidget({ title: `${channel.name} webhooks`, left: ['Accepted', 'Duplicates', 'Rejected', 'PublishDeferred'].map((m) => metric(m)) }),
+            new cw.GraphWidget({ title: `${channel.name} handler latency (ms)`, left: [metric('Latency', 'p50'), metric('Latency', 'p99')] }),
+          ],
+          [
+            new cw.GraphWidget({ title: `${channel.name} function`, left: [fn.metricInvocations(), fn.metricErrors(), fn.metricThrottles()] }),
+            new cw.GraphWidget({
+              title: `${channel.name} queues`,
+              left: [queue.metricApproximateNumberOfMessagesVisible(), deadLetters.metricApproximateNumberOfMessagesVisible(), queue.metricApproximateAgeOfOldestMessage()],
+            }),
+          ],
+        ],
+      });
+
+      for (const provider of channel.providers) {
+        const title = provider[0].toUpperCase() + provider.slice(1);
+        new CfnOutput(this, `${channel.id}${title}WebhookUrl`, { value: baseUrl(`/${channel.name}/${provider}`) });
+      }
+      new CfnOutput(this, `${channel.id}QueueUrl`, { value: queue.queueUrl });
+      new CfnOutput(this, `${channel.id}QueueArn`, { value: queue.queueArn });
+      new CfnOutput(this, `${channel.id}DeadLetterQueueUrl`, { value: deadLetters.queueUrl });
+      new CfnOutput(this, `${channel.id}SecretArn`, {
+        description: 'Fill with `aws secretsmanager put-secret-value --secret-id <arn> --secret-string file://secret.json`.',
+        value: secret.secretArn,
+      });
+    }
+
+    // ---------------------------------------------------------------- redrive
+    const redrive = new RustFunction(this, 'RedriveFunction', {
+      manifestPath: MANIFEST,
+      binaryName: 'redrive',
+      architecture: lambda.Architecture.ARM_64,
+      description: 'Publishes stored messages whose queue publication failed.',
+      memorySize: 256,
+      timeout: Duration.seconds(60),
+      reservedConcurrentExecutions: 1,
+      tracing: lambda.Tracing.ACTIVE,
+      logGroup: logRetention(this, 'RedriveLogGroup'),
+      environment: {
+        TABLE_NAME: table.tableName,
+        ...Object.fromEntries(redriveQueues.map(({ channel, queue }) => [`QUEUE_URL_${channel.name.toUpperCase()}`, queue.queueUrl])),
+      },
+    });
+    Tags.of(redrive).add('binary', 'redrive');
+    redrive.addToRolePolicy(new iam.PolicyStatement({ actions: ['dynamodb:Query'], resources: [`${table.tableArn}/index/pending`] }));
+    redrive.addToRolePolicy(new iam.PolicyStatement({ actions: ['dynamodb:UpdateItem'], resources: [table.tableArn] }));
+    redrive.addToRolePolicy(new iam.PolicyStatement({
+      actions: ['sqs:SendMessage'], resources: redriveQueues.map(({ queue }) => queue.queueArn),
+    }));
+    acknowledgeLambdaBasics(redrive);
+    new events.Rule(this, 'RedriveSchedule', {
+      schedule: events.Schedule.rate(Duration.minutes(1)),
+      targets: [new targets.LambdaFunction(redrive)],
+    });
+    const redriveFailed = new cw.Alarm(this, 'RedriveFailedAlarm', {
+      alarmDescription: 'The redrive could not publish pending messages (SQS unavailable?).',
+      metric: new cw.Metric({
+        namespace: NAMESPACE, metricName: 'RedriveFailed', statistic: 'Sum', period: Duration.minutes(5),
+        dimensionsMap: { channel: 'sms' },
+      }),
+      threshold: 0, evaluationPeriods: 1,
+      comparisonOperator: cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      treatMissingData: cw.TreatMissingData.NOT_BREACHING,
+    });
+    notify(redriveFailed);
+
+    new CfnOutput(this, 'HttpApiUrl', { value: apiUrl });
+    new CfnOutput(this, 'MessagesTableName', { value: table.tableName });
+  }
+}
+
+/** The managed basic-execution policy and X-Ray's wildcard are what SAM attaches too. */
+function acknowledgeLambdaBasics(fn: lambda.Function) {
+  Validations.of(fn).acknowledge({
+    id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
+    reason: 'Writes only to CloudWatch Logs; the same managed policy SAM attaches to every function.',
+  });
+  Validations.of(fn).acknowledge({
+    id: 'AwsSolutions-IAM5[Resource::*]',
+    reason: 'X-Ray tracing (PutTraceSegments, PutTelemetryRecords) takes no resource ARN.',
+  });
+}

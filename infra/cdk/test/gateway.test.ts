@@ -1,0 +1,148 @@
+// Assertions on the synthesised stack (Rust bundling skipped) and cdk-nag's AwsSolutions rules.
+import { test } from 'node:test';
+import * as assert from 'node:assert/strict';
+import { App, Validations } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { CHANNELS } from '../lib/channels';
+import { GatewayStack } from '../lib/gateway-stack';
+
+function synth() {
+  const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+  const stack = new GatewayStack(app, 'gateway');
+  return { app, stack, template: Template.fromStack(stack) };
+}
+
+type Resources = Record<string, { Properties: any }>;
+
+function functionByBinary(template: Template, binary: string): [string, any] {
+  const fns = template.findResources('AWS::Lambda::Function', {
+    Properties: { Tags: Match.arrayWith([{ Key: 'binary', Value: binary }]) },
+  }) as Resources;
+  const entries = Object.entries(fns);
+  assert.equal(entries.length, 1, `one ${binary} function`);
+  return [entries[0][0], entries[0][1].Properties];
+}
+
+function roleStatements(template: Template, fnProps: any): any[] {
+  const role = fnProps.Role['Fn::GetAtt'][0];
+  const policies = template.findResources('AWS::IAM::Policy') as Resources;
+  return Object.values(policies)
+    .filter((p) => p.Properties.Roles.some((r: any) => r.Ref === role))
+    .flatMap((p) => p.Properties.PolicyDocument.Statement);
+}
+
+test('cdk-nag AwsSolutions finds nothing that is not acknowledged with a reason', () => {
+  // Not through synth(): Template.fromStack synthesises once, and a later app.synth() would
+  // return that assembly without running the plugin.
+  const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+  const stack = new GatewayStack(app, 'gateway');
+  const report = new AwsSolutionsChecks().validateScope(stack);
+  assert.deepEqual(report.violations.map((v) => v.ruleName), []);
+  Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+  // Synthesis throws on any unacknowledged violation, errors and warnings alike.
+  assert.doesNotThrow(() => app.synth());
+});
+
+test('cdk-nag would catch a regression (the rules are really applied)', () => {
+  const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+  const stack = new GatewayStack(app, 'gateway');
+  const { Queue } = require('aws-cdk-lib/aws-sqs');
+  new Queue(stack, 'UnencryptedInsecureQueue', { enforceSSL: false });
+  const report = new AwsSolutionsChecks().validateScope(stack);
+  assert.ok(report.violations.some((v) => v.ruleName.includes('SQS')), 'an insecure queue is reported');
+});
+
+for (const channel of CHANNELS) {
+  test(`${channel.name}: function, routes, queue, dead-letter queue, secret, alarms, dashboard`, () => {
+    const { template } = synth();
+    const [, fn] = functionByBinary(template, channel.name);
+    assert.equal(fn.Runtime, 'provided.al2023');
+    assert.deepEqual(fn.Architectures, ['arm64']);
+    assert.deepEqual(fn.MemorySize, { Ref: `${channel.id}MemorySize` });
+    assert.deepEqual(fn.Timeout, { Ref: `${channel.id}Timeout` });
+    assert.deepEqual(fn.ReservedConcurrentExecutions, { Ref: `${channel.id}ReservedConcurrency` });
+    assert.deepEqual(
+      Object.keys(fn.Environment.Variables).sort(),
+      ['PUBLIC_BASE_URL', 'QUEUE_URL', 'RETENTION_DAYS', 'SECRET_ID', 'TABLE_NAME'],
+    );
+    for (const method of ['POST', 'GET']) {
+      template.hasResourceProperties('AWS::ApiGatewayV2::Route', { RouteKey: `${method} /${channel.name}/{provider}` });
+    }
+    template.hasResourceProperties('AWS::SQS::Queue', {
+      FifoQueue: true,
+      ContentBasedDeduplication: false,
+      DeduplicationScope: 'messageGroup',
+      FifoThroughputLimit: 'perMessageGroupId',
+      QueueName: { 'Fn::Join': ['', [{ Ref: 'AWS::StackName' }, `-${channel.name}.fifo`]] },
+      RedrivePolicy: { maxReceiveCount: 5, deadLetterTargetArn: Match.anyValue() },
+    });
+    template.hasResourceProperties('AWS::SQS::Queue', {
+      FifoQueue: true,
+      QueueName: { 'Fn::Join': ['', [{ Ref: 'AWS::StackName' }, `-${channel.name}-dlq.fifo`]] },
+    });
+    template.hasResourceProperties('AWS::SecretsManager::Secret', {
+      Name: { 'Fn::Join': ['', [{ Ref: 'AWS::StackName' }, `/${channel.name}`]] },
+      SecretString: '{}',
+    });
+    const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm') as Resources)
+      .map((a) => a.Properties.MetricName ?? a.Properties.Metrics?.find((m: any) => m.Expression)?.Expression);
+    for (const metric of ['ApproximateNumberOfMessagesVisible', 'Errors', 'Throttles', 'invalid + missing + stale + unconfigured']) {
+      assert.ok(alarms.includes(metric), `alarm on ${metric}`);
+    }
+    template.hasResourceProperties('AWS::CloudWatch::Dashboard', {
+      DashboardName: { 'Fn::Join': ['', [{ Ref: 'AWS::StackName' }, `-${channel.name}`]] },
+    });
+    for (const provider of channel.providers) {
+      const title = provider[0].toUpperCase() + provider.slice(1);
+      template.hasOutput(`${channel.id}${title}WebhookUrl`, {});
+    }
+    template.hasOutput(`${channel.id}QueueUrl`, {});
+    template.hasOutput(`${channel.id}QueueArn`, {});
+  });
+
+  test(`${channel.name}: least privilege (its own queue and secret, only the table writes it makes)`, () => {
+    const { template } = synth();
+    const [, fn] = functionByBinary(template, channel.name);
+    const granted = roleStatements(template, fn)
+      .filter((s) => !String(s.Action).startsWith('xray:'))
+      .map((s) => [s.Action, JSON.stringify(s.Resource)]);
+    const queues = template.findResources('AWS::SQS::Queue', {
+      Properties: { QueueName: { 'Fn::Join': ['', [{ Ref: 'AWS::StackName' }, `-${channel.name}.fifo`]] } },
+    });
+    const [queue] = Object.keys(queues);
+    const [secret] = Object.keys(template.findResources('AWS::SecretsManager::Secret', {
+      Properties: { Name: { 'Fn::Join': ['', [{ Ref: 'AWS::StackName' }, `/${channel.name}`]] } },
+    }));
+    const [table] = Object.keys(template.findResources('AWS::DynamoDB::Table'));
+    assert.deepEqual(granted, [
+      [['dynamodb:PutItem', 'dynamodb:UpdateItem'], JSON.stringify({ 'Fn::GetAtt': [table, 'Arn'] })],
+      ['sqs:SendMessage', JSON.stringify({ 'Fn::GetAtt': [queue, 'Arn'] })],
+      ['secretsmanager:GetSecretValue', JSON.stringify({ Ref: secret })],
+    ]);
+  });
+}
+
+test('shared: table with indexes, TTL and point-in-time recovery; redrive every minute', () => {
+  const { template } = synth();
+  template.hasResourceProperties('AWS::DynamoDB::Table', {
+    BillingMode: 'PAY_PER_REQUEST',
+    KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }],
+    PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+    TimeToLiveSpecification: { AttributeName: 'expires_at', Enabled: true },
+    GlobalSecondaryIndexes: Match.arrayWith([
+      Match.objectLike({ IndexName: 'by-customer' }),
+      Match.objectLike({ IndexName: 'pending' }),
+    ]),
+  });
+  const [, redrive] = functionByBinary(template, 'redrive');
+  assert.deepEqual(
+    Object.keys(redrive.Environment.Variables).sort(),
+    ['TABLE_NAME', ...CHANNELS.map((c) => `QUEUE_URL_${c.name.toUpperCase()}`)].sort(),
+  );
+  template.hasResourceProperties('AWS::Events::Rule', { ScheduleExpression: 'rate(1 minute)' });
+  template.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
+    StageName: '$default',
+    AccessLogSettings: { DestinationArn: Match.anyValue(), Format: Match.anyValue() },
+  });
+});
