@@ -36,3 +36,10 @@ for f in $functions; do
   file "$bootstrap" 2>/dev/null | grep -q aarch64 || { echo "$f bootstrap is not arm64" >&2; exit 1; }
   printf 'bootstrap size %-10s %8d bytes (%s)\n' "$f" "$(stat -c %s "$bootstrap")" "$(du -h "$bootstrap" | cut -f1)"
 done
+
+echo "== sam build (the template's cargo-lambda build metadata)"
+(cd infra && "$GATEWAY_SAM_VENV/bin/sam" build --beta-features --build-dir "$out/sam" >/dev/null)
+for fn in $(ls "$out/sam" | grep Function); do
+  [ -x "$out/sam/$fn/bootstrap" ] || { echo "sam build made no bootstrap for $fn" >&2; exit 1; }
+done
+echo "sam build: $(ls "$out/sam" | grep -c Function) functions built"
