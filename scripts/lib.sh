@@ -1,17 +1,20 @@
 # Helpers shared by run-local.sh and test.sh (sourced).
 
-# Provisions the SMS channel on the running local services and writes the SMS function's
-# environment file. Prints the queue URL.
-#   provision_sms TABLE QUEUE SECRET_ID ENV_FILE
-provision_sms() {
-  local table="$1" queue="$2" secret_id="$3" env_file="$4" queue_url
+# The channels that have a function, in the order their local ports are assigned.
+GATEWAY_CHANNELS=(sms social)
+
+# Provisions a channel's queue and secret (and the shared table) on the running local
+# services and writes its function's environment file. Prints the queue URL.
+#   provision_channel CHANNEL TABLE QUEUE SECRET_ID ENV_FILE
+provision_channel() {
+  local channel="$1" table="$2" queue="$3" secret_id="$4" env_file="$5" queue_url
   queue_url=$(cargo run --quiet -p gateway-tests --bin gateway-local -- provision \
-    --table "$table" --queue "$queue" --secret-id "$secret_id")
+    --channel "$channel" --table "$table" --queue "$queue" --secret-id "$secret_id")
   cat >"$env_file" <<ENV
 TABLE_NAME=$table
 QUEUE_URL=$queue_url
 SECRET_ID=$secret_id
-PUBLIC_BASE_URL=https://hooks.example.com/sms
+PUBLIC_BASE_URL=https://hooks.example.com/$channel
 RETENTION_DAYS=30
 RUST_LOG=info
 AWS_REGION=$AWS_REGION

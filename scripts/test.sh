@@ -29,12 +29,17 @@ cargo build --quiet --workspace --all-targets
 echo "== local services"
 scripts/services.sh start
 source "$GATEWAY_RUN_DIR/services.env"
-queue_url=$(provision_sms served-messages served-sms served/sms "$GATEWAY_RUN_DIR/sms.env")
-scripts/functions.sh start "$GATEWAY_RUN_DIR/sms.env"
-export GATEWAY_SMS_URL="http://127.0.0.1:$GATEWAY_FUNCTIONS_PORT/lambda-url/sms"
-export GATEWAY_SMS_QUEUE_URL="$queue_url"
+for i in "${!GATEWAY_CHANNELS[@]}"; do
+  channel="${GATEWAY_CHANNELS[$i]}"
+  upper=$(echo "$channel" | tr '[:lower:]' '[:upper:]')
+  port=$((GATEWAY_FUNCTIONS_PORT + i))
+  queue_url=$(provision_channel "$channel" served-messages "served-$channel" "served/$channel" "$GATEWAY_RUN_DIR/$channel.env")
+  scripts/functions.sh start "$channel" "$GATEWAY_RUN_DIR/$channel.env" "$port"
+  export "GATEWAY_${upper}_URL=http://127.0.0.1:$port/lambda-url/$channel"
+  export "GATEWAY_${upper}_QUEUE_URL=$queue_url"
+  export "GATEWAY_${upper}_LOG=$GATEWAY_RUN_DIR/functions-$channel.log"
+done
 export GATEWAY_TABLE=served-messages
-export GATEWAY_FUNCTIONS_LOG="$GATEWAY_RUN_DIR/functions.log"
 
 echo "== provider SDK cross-checks"
 cargo run --quiet -p gateway-tests --bin gateway-local -- events --now --out "$GATEWAY_RUN_DIR/events" >/dev/null

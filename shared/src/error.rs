@@ -40,6 +40,9 @@ pub enum GatewayError {
     InvalidBase64,
     #[error("unauthorized: {0}")]
     Unauthorized(#[from] AuthError),
+    /// A subscription handshake with the wrong verify token (Meta expects 403).
+    #[error("handshake refused")]
+    HandshakeRefused,
     /// The payload is not what the provider sends. The text must never quote the payload
     /// (it is logged): name the field or the structure instead.
     #[error("malformed payload: {0}")]
@@ -64,6 +67,7 @@ impl GatewayError {
             GatewayError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             GatewayError::InvalidBase64 | GatewayError::Malformed(_) => StatusCode::BAD_REQUEST,
             GatewayError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            GatewayError::HandshakeRefused => StatusCode::FORBIDDEN,
             GatewayError::SecretsUnavailable(_) | GatewayError::Storage(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -78,6 +82,7 @@ impl GatewayError {
             GatewayError::PayloadTooLarge => "payload_too_large",
             GatewayError::InvalidBase64 => "invalid_base64",
             GatewayError::Unauthorized(e) => e.reason(),
+            GatewayError::HandshakeRefused => "handshake_refused",
             GatewayError::Malformed(_) => "malformed_payload",
             GatewayError::SecretsUnavailable(_) => "secrets_unavailable",
             GatewayError::Storage(_) => "storage_failed",
@@ -88,6 +93,7 @@ impl GatewayError {
     pub fn public_code(&self) -> &'static str {
         match self {
             GatewayError::Unauthorized(_) => "unauthorized",
+            GatewayError::HandshakeRefused => "forbidden",
             GatewayError::SecretsUnavailable(_) | GatewayError::Storage(_) => "unavailable",
             other => other.reason(),
         }
@@ -101,7 +107,8 @@ mod tests {
     #[test]
     fn statuses_follow_the_documented_contract() {
         use crate::store::StoreError;
-        let cases: [(GatewayError, u16); 9] = [
+        let cases: [(GatewayError, u16); 10] = [
+            (GatewayError::HandshakeRefused, 403),
             (GatewayError::UnknownProvider, 404),
             (GatewayError::MethodNotAllowed, 405),
             (GatewayError::PayloadTooLarge, 413),

@@ -86,6 +86,10 @@ impl Context {
             text: None,
             attachments: Vec::new(),
             reply_to: None,
+            visibility: None,
+            post_id: None,
+            reaction: None,
+            postback: None,
             status: None,
             transcript: None,
         }
@@ -110,13 +114,13 @@ pub trait Provider: Send + Sync {
         &[Method::POST]
     }
 
-    /// An unsigned handshake (a subscription check such as Meta's GET), answered before
-    /// verification; `None` when the request is not one.
+    /// An unsigned handshake (a subscription check such as Meta's GET or X's CRC), answered
+    /// before verification with what the provider expects; `None` when the request is not one.
     fn handshake(
         &self,
         _req: &WebhookRequest,
         _secret: &ProviderSecret,
-    ) -> Option<Result<Reply, AuthError>> {
+    ) -> Option<Result<Reply, GatewayError>> {
         None
     }
 

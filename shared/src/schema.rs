@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 /// Version of the message document. Consumers should accept any `1.x`.
-pub const SCHEMA_VERSION: &str = "1.0";
+pub const SCHEMA_VERSION: &str = "1.1";
 
 /// A normalised customer-contact event: a message, a delivery status or a call transcript.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -53,6 +53,23 @@ pub struct Message {
     /// The provider message id this message replies to, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reply_to: Option<String>,
+    /// Since 1.1. Whether others can see the message: `private` for direct messages, `public`
+    /// for comments, mentions, replies to posts and group or channel posts. Absent where the
+    /// channel has no such distinction (SMS).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub visibility: Option<Visibility>,
+    /// Since 1.1. The public post, story or thread the message comments on, replies to or
+    /// mentions the business in, by the provider's id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub post_id: Option<String>,
+    /// Since 1.1. The emoji of a reaction; `reply_to` names the message reacted to. An empty
+    /// string means the customer removed their reaction.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reaction: Option<String>,
+    /// Since 1.1. The payload of a button, quick reply, list item or postback the customer
+    /// chose (`text` carries its title).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub postback: Option<String>,
     /// Delivery details, present when `kind` is `status`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<StatusUpdate>,
@@ -130,6 +147,13 @@ impl Kind {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
+pub enum Visibility {
+    Private,
+    Public,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
 pub enum Direction {
     /// From the customer to the business.
     Inbound,
@@ -189,6 +213,10 @@ impl Party {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Attachment {
     pub kind: AttachmentKind,
+    /// Since 1.1. The provider's id of the media, where it is fetched by id from the provider's
+    /// API (WhatsApp media id, Telegram file id, LINE message id) rather than by URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
     /// Where the provider serves the content; fetching it may need the provider's credentials.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,

@@ -13,6 +13,9 @@ use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+mod social;
+pub use social::*;
+
 /// The public URL the SMS function is configured with (`PUBLIC_BASE_URL`) in local runs and
 /// tests, and so the URL the URL-signing providers sign.
 pub const SMS_PUBLIC_BASE_URL: &str = "https://hooks.example.com/sms";
@@ -49,28 +52,34 @@ pub fn sms_secret() -> Value {
 }
 
 /// What the gateway must answer to a sample.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Expect {
     pub status: u16,
     /// Messages stored and queued.
     pub messages: usize,
+    /// The kind of every stored message, when they are all of one kind.
     pub kind: Option<&'static str>,
+    /// The exact answer body, for handshakes.
+    pub body: Option<String>,
 }
 
 const STORED_MESSAGE: Expect = Expect {
     status: 200,
     messages: 1,
     kind: Some("message"),
+    body: None,
 };
 const STORED_STATUS: Expect = Expect {
     status: 200,
     messages: 1,
     kind: Some("status"),
+    body: None,
 };
 const REJECTED: Expect = Expect {
     status: 401,
     messages: 0,
     kind: None,
+    body: None,
 };
 
 /// One sample request.
@@ -253,7 +262,7 @@ pub fn plivo_signature(token: &str, url: &str, params: &[(&str, &str)], nonce: &
 }
 
 /// Replaces the first occurrence of `from` in the body after signing: a tampered request.
-fn tamper(mut sample: Sample, from: &str, to: &str) -> Sample {
+pub(crate) fn tamper(mut sample: Sample, from: &str, to: &str) -> Sample {
     let body = sample.body();
     let text = String::from_utf8(body).expect("samples are UTF-8");
     assert!(text.contains(from), "tamper target present");
@@ -264,6 +273,27 @@ fn tamper(mut sample: Sample, from: &str, to: &str) -> Sample {
         json!(tampered)
     };
     sample
+}
+
+/// Every sample of every channel, signed as of `now` (Unix seconds).
+pub fn all_events(now: i64) -> Vec<Sample> {
+    let mut samples = sms_events(now);
+    samples.extend(social_events(now));
+    samples
+}
+
+/// A channel's test secret, as stored in Secrets Manager.
+pub fn channel_secret(channel: &str) -> Value {
+    match channel {
+        "sms" => sms_secret(),
+        "social" => social_secret(),
+        other => panic!("no test secret for channel {other}"),
+    }
+}
+
+/// The public base URL a channel's function is configured with in local runs and tests.
+pub fn public_base_url(channel: &str) -> String {
+    format!("https://hooks.example.com/{channel}")
 }
 
 /// Every SMS sample, signed as of `now` (Unix seconds).
@@ -627,7 +657,7 @@ fn plivo(now: i64) -> Vec<Sample> {
 }
 
 impl Sample {
-    fn with_case(mut self, case: &'static str, expect: Expect) -> Self {
+    pub(crate) fn with_case(mut self, case: &'static str, expect: Expect) -> Self {
         self.case = case;
         self.expect = expect;
         self

@@ -7,8 +7,9 @@ pub mod proxy;
 
 use fixtures::Sample;
 
-/// Sends a sample as a real HTTP request to a served function (`base` is the function's URL
-/// without the provider, e.g. `http://127.0.0.1:9000/lambda-url/sms`). Returns status and body.
+/// Sends a sample as a real HTTP request to its channel's served function (`base` is the
+/// function's URL without the provider, e.g. `http://127.0.0.1:9000/lambda-url/sms`).
+/// Returns status and body.
 pub async fn send(
     client: &reqwest::Client,
     base: &str,
@@ -33,43 +34,67 @@ pub async fn send(
 
 use gateway_shared::pipeline::{Gateway, Incoming, Ports, Settings};
 use gateway_shared::provider::Provider;
-use gateway_shared::providers::{plivo::Plivo, telnyx::Telnyx, twilio::Twilio, vonage::Vonage};
+use gateway_shared::providers::{
+    line::Line, meta::Meta, plivo::Plivo, telegram::Telegram, telnyx::Telnyx, twilio::Twilio,
+    viber::Viber, vonage::Vonage, x::X,
+};
 use gateway_shared::schema::Channel;
 use gateway_shared::secrets::{ChannelSecrets, StaticSecrets};
 use gateway_shared::store::{MemoryQueue, MemoryStore, MessageQueue, MessageStore};
 use gateway_shared::telemetry::MemorySink;
 use std::sync::Arc;
 
-/// The SMS providers, as `functions/sms` registers them.
-pub fn sms_providers() -> Vec<Box<dyn Provider>> {
-    vec![
-        Box::new(Twilio),
-        Box::new(Vonage),
-        Box::new(Telnyx),
-        Box::new(Plivo),
-    ]
+/// A channel's providers, as its function registers them.
+pub fn providers(channel: Channel) -> Vec<Box<dyn Provider>> {
+    match channel {
+        Channel::Sms => vec![
+            Box::new(Twilio),
+            Box::new(Vonage),
+            Box::new(Telnyx),
+            Box::new(Plivo),
+        ],
+        Channel::Social => vec![
+            Box::new(Meta),
+            Box::new(X),
+            Box::new(Line),
+            Box::new(Viber),
+            Box::new(Telegram),
+        ],
+        other => panic!("no function for channel {other} yet"),
+    }
 }
 
-/// The settings the SMS function runs with locally.
-pub fn sms_settings() -> Settings {
+/// The SMS providers, as `functions/sms` registers them.
+pub fn sms_providers() -> Vec<Box<dyn Provider>> {
+    providers(Channel::Sms)
+}
+
+/// The settings a channel's function runs with locally.
+pub fn settings(channel: Channel) -> Settings {
     Settings {
-        public_base_url: Some(fixtures::SMS_PUBLIC_BASE_URL.into()),
+        public_base_url: Some(fixtures::public_base_url(channel.as_str())),
         max_body_bytes: 1024 * 1024,
         signature_tolerance_secs: 300,
     }
 }
 
-/// An SMS gateway on the given adapters, with the test secrets.
-pub fn sms_gateway(
+pub fn sms_settings() -> Settings {
+    settings(Channel::Sms)
+}
+
+/// A channel's gateway on the given adapters, with the test secrets.
+pub fn gateway(
+    channel: Channel,
     store: Arc<dyn MessageStore>,
     queue: Arc<dyn MessageQueue>,
     metrics: MemorySink,
 ) -> Gateway {
-    let secrets = ChannelSecrets::from_json(&fixtures::sms_secret().to_string()).expect("valid");
+    let secret = fixtures::channel_secret(channel.as_str()).to_string();
+    let secrets = ChannelSecrets::from_json(&secret).expect("valid");
     Gateway::new(
-        Channel::Sms,
-        sms_providers(),
-        sms_settings(),
+        channel,
+        providers(channel),
+        settings(channel),
         Ports {
             store,
             queue,
@@ -80,7 +105,16 @@ pub fn sms_gateway(
     )
 }
 
-/// An SMS gateway on in-memory adapters, for tests of the pipeline itself.
+/// An SMS gateway on the given adapters, with the test secrets.
+pub fn sms_gateway(
+    store: Arc<dyn MessageStore>,
+    queue: Arc<dyn MessageQueue>,
+    metrics: MemorySink,
+) -> Gateway {
+    gateway(Channel::Sms, store, queue, metrics)
+}
+
+/// A gateway on in-memory adapters, for tests of the pipeline itself.
 pub struct MemoryGateway {
     pub gateway: Gateway,
     pub store: Arc<MemoryStore>,
@@ -88,16 +122,21 @@ pub struct MemoryGateway {
     pub metrics: MemorySink,
 }
 
-pub fn memory_gateway() -> MemoryGateway {
+pub fn memory_gateway_for(channel: Channel) -> MemoryGateway {
     let store = Arc::new(MemoryStore::default());
     let queue = Arc::new(MemoryQueue::default());
     let metrics = MemorySink::default();
     MemoryGateway {
-        gateway: sms_gateway(store.clone(), queue.clone(), metrics.clone()),
+        gateway: gateway(channel, store.clone(), queue.clone(), metrics.clone()),
         store,
         queue,
         metrics,
     }
+}
+
+/// An SMS gateway on in-memory adapters.
+pub fn memory_gateway() -> MemoryGateway {
+    memory_gateway_for(Channel::Sms)
 }
 
 /// The pipeline request of a sample event, through the Lambda adapter's own decoding.

@@ -1,9 +1,12 @@
-//! The SMS function binary as deployed, served by `cargo lambda watch` on the local services,
-//! driven with real signed HTTP requests. `scripts/test.sh` starts everything and sets:
-//! `GATEWAY_SMS_URL`, `GATEWAY_TABLE`, `GATEWAY_SMS_QUEUE_URL`, `GATEWAY_FUNCTIONS_LOG`.
+//! Each channel's function binary as deployed, served by `cargo lambda watch` on the local
+//! services, driven with real signed HTTP requests. `scripts/test.sh` starts everything and
+//! sets, per channel: `GATEWAY_<CHANNEL>_URL`, `GATEWAY_<CHANNEL>_QUEUE_URL`,
+//! `GATEWAY_<CHANNEL>_LOG`, and `GATEWAY_TABLE`.
 
-use gateway_tests::fixtures::{self, sms_events};
+use gateway_tests::fixtures::{self, Sample, all_events};
 use gateway_tests::{local, schema_validator, send};
+
+const CHANNELS: [&str; 2] = ["sms", "social"];
 
 fn var(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| {
@@ -11,43 +14,54 @@ fn var(name: &str) -> String {
     })
 }
 
-/// One test, in phases: they share the function, its queue and its log, and the samples'
-/// message ids are deterministic, so they must not run concurrently.
-#[tokio::test]
-async fn the_served_sms_function() {
-    answers_every_sample_and_queues_exactly_the_valid_ones().await;
-    refuses_bad_requests_with_documented_statuses().await;
-    logs_carry_no_message_text_numbers_or_secrets().await;
+fn channel_var(channel: &str, what: &str) -> String {
+    var(&format!("GATEWAY_{}_{what}", channel.to_uppercase()))
 }
 
-async fn answers_every_sample_and_queues_exactly_the_valid_ones() {
-    let base = var("GATEWAY_SMS_URL");
-    let queue_url = var("GATEWAY_SMS_QUEUE_URL");
-    let table = var("GATEWAY_TABLE");
+fn samples(channel: &str) -> Vec<Sample> {
+    all_events(chrono::Utc::now().timestamp())
+        .into_iter()
+        .filter(|s| s.channel == channel)
+        .collect()
+}
+
+/// One test, in phases: they share each function, its queue and its log, and the samples'
+/// message ids are deterministic, so they must not run concurrently.
+#[tokio::test]
+async fn the_served_channel_functions() {
+    for channel in CHANNELS {
+        answers_every_sample_and_queues_exactly_the_valid_ones(channel).await;
+        refuses_bad_requests_with_documented_statuses(channel).await;
+        logs_carry_no_message_text_numbers_or_secrets(channel).await;
+    }
+}
+
+async fn answers_every_sample_and_queues_exactly_the_valid_ones(channel: &str) {
+    let base = channel_var(channel, "URL");
+    let queue_url = channel_var(channel, "QUEUE_URL");
     let sdk = local::sdk().await;
     local::drain(&sdk, &queue_url).await.unwrap();
     let client = reqwest::Client::new();
-    let samples = sms_events(chrono::Utc::now().timestamp());
+    let samples = samples(channel);
     let mut expected = 0;
     for sample in &samples {
         let (status, body) = send(&client, &base, sample).await.unwrap();
-        assert_eq!(
-            status,
-            sample.expect.status,
-            "{}: {body}",
-            sample.file_name()
-        );
+        let label = format!("{channel}/{}", sample.file_name());
+        assert_eq!(status, sample.expect.status, "{label}: {body}");
+        if let Some(want) = &sample.expect.body {
+            assert_eq!(&body, want, "{label}: the handshake answer");
+        }
         expected += sample.expect.messages;
     }
     // Every valid sample again: provider retries change nothing.
-    for sample in samples.iter().filter(|s| s.expect.status == 200) {
+    for sample in samples.iter().filter(|s| s.expect.messages > 0) {
         assert_eq!(send(&client, &base, sample).await.unwrap().0, 200);
     }
     let queued = local::drain(&sdk, &queue_url).await.unwrap();
     assert_eq!(
         queued.len(),
         expected,
-        "exactly one queued message per valid sample"
+        "{channel}: exactly one queued message per valid message"
     );
     let validator = schema_validator();
     for q in &queued {
@@ -55,35 +69,49 @@ async fn answers_every_sample_and_queues_exactly_the_valid_ones() {
             validator.is_valid(&q.body),
             "queued message matches the JSON Schema"
         );
+        assert_eq!(q.attributes["channel"], channel);
     }
-    for provider in ["twilio", "vonage", "telnyx", "plivo"] {
-        let want = samples
+    let providers: std::collections::BTreeSet<_> = samples.iter().map(|s| s.provider).collect();
+    for provider in providers {
+        let want: usize = samples
             .iter()
             .filter(|s| s.provider == provider)
             .map(|s| s.expect.messages)
-            .sum::<usize>();
+            .sum();
         let got = queued
             .iter()
             .filter(|q| q.attributes["provider"] == provider)
             .count();
-        assert_eq!(got, want, "{provider}");
+        assert_eq!(got, want, "{channel}/{provider}");
     }
-    let items = local::scan(&sdk, &table).await.unwrap();
-    assert!(items.len() >= expected, "stored in the table");
+    let items = local::scan(&sdk, &var("GATEWAY_TABLE")).await.unwrap();
+    let stored = items
+        .iter()
+        .filter(|i| {
+            i.get("channel")
+                .and_then(|v| v.as_s().ok())
+                .map(String::as_str)
+                == Some(channel)
+        })
+        .count();
+    assert_eq!(stored, expected, "{channel}: stored in the table once each");
 }
 
-async fn refuses_bad_requests_with_documented_statuses() {
-    let base = var("GATEWAY_SMS_URL");
+async fn refuses_bad_requests_with_documented_statuses(channel: &str) {
+    let base = channel_var(channel, "URL");
     let client = reqwest::Client::new();
-    let sample = sms_events(chrono::Utc::now().timestamp()).remove(1);
+    let sample = samples(channel)
+        .into_iter()
+        .find(|s| s.expect.messages > 0)
+        .unwrap();
     let url = |provider: &str| format!("{base}/{provider}");
     let unknown = client.post(url("nosuch")).body("x").send().await.unwrap();
     assert_eq!(unknown.status().as_u16(), 404);
-    let wrong_method = client.delete(url("telnyx")).send().await.unwrap();
+    let wrong_method = client.delete(url(sample.provider)).send().await.unwrap();
     assert_eq!(wrong_method.status().as_u16(), 405);
     let oversize = client
-        .post(url("twilio"))
-        .header("content-type", "application/x-www-form-urlencoded")
+        .post(url(sample.provider))
+        .header("content-type", "application/json")
         .body(vec![b'a'; 2 * 1024 * 1024])
         .send()
         .await
@@ -100,7 +128,7 @@ async fn refuses_bad_requests_with_documented_statuses() {
     // Binary garbage (declared as such: cargo-lambda's emulator itself answers 500 to a body
     // declared as JSON that is not UTF-8, before the function sees it).
     let garbage = client
-        .post(url("telnyx"))
+        .post(url(sample.provider))
         .header("content-type", "application/octet-stream")
         .body(vec![0xff, 0xfe, 0x00, 0x7b])
         .send()
@@ -112,34 +140,30 @@ async fn refuses_bad_requests_with_documented_statuses() {
     assert_eq!(status, 200);
 }
 
-async fn logs_carry_no_message_text_numbers_or_secrets() {
-    let base = var("GATEWAY_SMS_URL");
-    let client = reqwest::Client::new();
-    for sample in sms_events(chrono::Utc::now().timestamp()) {
-        send(&client, &base, &sample).await.unwrap();
-    }
+async fn logs_carry_no_message_text_numbers_or_secrets(channel: &str) {
+    let handled = samples(channel).len();
     // cargo-lambda relays the function's output with some delay.
     let mut log = String::new();
     for _ in 0..50 {
-        let bytes = std::fs::read(var("GATEWAY_FUNCTIONS_LOG")).unwrap();
+        let bytes = std::fs::read(channel_var(channel, "LOG")).unwrap();
         log = String::from_utf8_lossy(&bytes).into_owned();
-        if log.matches("webhook handled").count() >= 13 {
+        if log.matches("\"webhook ").count() >= handled {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
     assert!(
-        log.contains("webhook handled"),
-        "the function's logs were captured"
+        log.matches("\"webhook ").count() >= handled,
+        "{channel}: the function's logs were captured"
     );
     assert!(
         log.contains("\"Accepted\""),
-        "the metric lines were captured"
+        "{channel}: the metric lines were captured"
     );
     for needle in fixtures::never_logged() {
         assert!(
             !log.contains(&needle),
-            "the function log contains {needle:?}"
+            "the {channel} function log contains {needle:?}"
         );
     }
 }

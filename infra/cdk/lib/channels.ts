@@ -17,4 +17,10 @@ export const CHANNELS: Channel[] = [
     description: 'SMS webhooks (Twilio, Vonage, Telnyx, Plivo).',
     providers: ['twilio', 'vonage', 'telnyx', 'plivo'],
   },
+  {
+    name: 'social',
+    id: 'Social',
+    description: 'social webhooks (Meta, X, LINE, Viber, Telegram).',
+    providers: ['meta', 'x', 'line', 'viber', 'telegram'],
+  },
 ];

@@ -213,6 +213,11 @@ export class GatewayStack extends Stack {
           })]),
         ),
       });
+      alarm('RedriveFailedAlarm', `The redrive could not publish pending ${channel.name} messages (SQS unavailable?).`,
+        new cw.Metric({
+          namespace: NAMESPACE, metricName: 'RedriveFailed', statistic: 'Sum', period: Duration.minutes(5),
+          dimensionsMap: { channel: channel.name },
+        }), 0);
       const signatures = alarm('RejectedSignaturesAlarm', `A spike of ${channel.name} webhooks with missing, invalid or stale signatures.`, rejected, 0);
       (signatures.node.defaultChild as cw.CfnAlarm).threshold = rejectedThreshold.valueAsNumber;
 
@@ -277,17 +282,6 @@ export class GatewayStack extends Stack {
       schedule: events.Schedule.rate(Duration.minutes(1)),
       targets: [new targets.LambdaFunction(redrive)],
     });
-    const redriveFailed = new cw.Alarm(this, 'RedriveFailedAlarm', {
-      alarmDescription: 'The redrive could not publish pending messages (SQS unavailable?).',
-      metric: new cw.Metric({
-        namespace: NAMESPACE, metricName: 'RedriveFailed', statistic: 'Sum', period: Duration.minutes(5),
-        dimensionsMap: { channel: 'sms' },
-      }),
-      threshold: 0, evaluationPeriods: 1,
-      comparisonOperator: cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
-      treatMissingData: cw.TreatMissingData.NOT_BREACHING,
-    });
-    notify(redriveFailed);
 
     new CfnOutput(this, 'HttpApiUrl', { value: apiUrl });
     new CfnOutput(this, 'MessagesTableName', { value: table.tableName });

@@ -1,9 +1,14 @@
 //! Provider modules: each holds its verifier and normaliser, and nothing else knows its quirks.
 
+pub mod line;
+pub mod meta;
 pub mod plivo;
+pub mod telegram;
 pub mod telnyx;
 pub mod twilio;
+pub mod viber;
 pub mod vonage;
+pub mod x;
 
 use crate::error::GatewayError;
 use crate::request::WebhookRequest;

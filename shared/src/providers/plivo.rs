@@ -153,6 +153,7 @@ fn inbound(ctx: &Context, f: &Fields, uuid: &str, from: &str, to: &str) -> Messa
         .into_iter()
         .map(|(_, url)| Attachment {
             kind: AttachmentKind::Other,
+            id: None,
             url: Some(url.to_string()),
             mime_type: None,
             size: None,

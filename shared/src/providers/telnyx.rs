@@ -141,6 +141,7 @@ impl Provider for Telnyx {
                             .content_type
                             .as_deref()
                             .map_or(AttachmentKind::Other, AttachmentKind::from_mime),
+                        id: None,
                         url: media.url,
                         mime_type: media.content_type,
                         size: media.size,

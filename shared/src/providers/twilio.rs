@@ -210,6 +210,7 @@ fn inbound(
         let mime = f.get(&format!("MediaContentType{i}"));
         m.attachments.push(Attachment {
             kind: mime.map_or(AttachmentKind::Other, AttachmentKind::from_mime),
+            id: None,
             url: Some(url.to_string()),
             mime_type: mime.map(str::to_string),
             size: None,
@@ -219,6 +220,7 @@ fn inbound(
     if let (Some(lat), Some(lon)) = (f.get("Latitude"), f.get("Longitude")) {
         m.attachments.push(Attachment {
             kind: AttachmentKind::Location,
+            id: None,
             url: Some(format!("geo:{lat},{lon}")),
             mime_type: None,
             size: None,

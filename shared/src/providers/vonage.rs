@@ -293,6 +293,7 @@ fn messages_api(ctx: &Context, body: &Value) -> Result<Message, GatewayError> {
                     "sticker" => AttachmentKind::Sticker,
                     _ => AttachmentKind::File,
                 },
+                id: None,
                 url: text("url").map(str::to_string),
                 mime_type: None,
                 size: None,
@@ -305,6 +306,7 @@ fn messages_api(ctx: &Context, body: &Value) -> Result<Message, GatewayError> {
             if let (Some(lat), Some(long)) = (num("lat"), num("long")) {
                 msg.attachments.push(Attachment {
                     kind: AttachmentKind::Location,
+                    id: None,
                     url: Some(format!("geo:{lat},{long}")),
                     mime_type: None,
                     size: None,

@@ -3,10 +3,10 @@
 //!
 //! ```text
 //! gateway-local events [--now] [--out DIR]
-//! gateway-local provision --table T --queue NAME --secret-id ID
-//! gateway-local send --url http://127.0.0.1:9000/lambda-url/sms
-//! gateway-local redrive --table T --queue-url URL
-//! gateway-local show --table T --queue-url URL
+//! gateway-local provision --channel sms --table T --queue NAME --secret-id ID
+//! gateway-local send --url sms=http://127.0.0.1:9000/lambda-url/sms [--url social=...]
+//! gateway-local redrive --table T --queue sms=URL [--queue social=URL ...]
+//! gateway-local show --table T --queue sms=URL [--queue social=URL ...]
 //! ```
 
 use gateway_shared::aws::{DynamoStore, SqsQueue};
@@ -17,6 +17,31 @@ use std::collections::HashMap;
 use std::process::ExitCode;
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+/// The channels that have a function, and so samples.
+const CHANNELS: [&str; 2] = ["sms", "social"];
+
+/// Every `<flag> channel=URL` pair.
+fn per_channel(args: &[String], flag: &str) -> Result<Vec<(Channel, String)>> {
+    let mut out = Vec::new();
+    for (i, arg) in args.iter().enumerate() {
+        if arg == flag {
+            let pair = args.get(i + 1).ok_or(format!("{flag} needs channel=URL"))?;
+            let (channel, url) = pair
+                .split_once('=')
+                .ok_or(format!("{flag} needs channel=URL"))?;
+            out.push((channel.parse::<Channel>()?, url.to_string()));
+        }
+    }
+    if out.is_empty() {
+        return Err(format!("at least one {flag} channel=URL is required").into());
+    }
+    Ok(out)
+}
+
+fn queues(args: &[String]) -> Result<Vec<(Channel, String)>> {
+    per_channel(args, "--queue")
+}
 
 fn flag(args: &[String], name: &str) -> Option<String> {
     args.iter()
@@ -55,29 +80,36 @@ fn events(args: &[String]) -> Result<()> {
         COMMITTED_AT
     };
     let out = flag(args, "--out").unwrap_or_else(|| "events".into());
-    for sample in fixtures::sms_events(at) {
+    let samples = fixtures::all_events(at);
+    for sample in &samples {
         let dir = std::path::Path::new(&out).join(sample.channel);
         std::fs::create_dir_all(&dir)?;
         let path = dir.join(sample.file_name());
         std::fs::write(&path, serde_json::to_string_pretty(&sample.event)? + "\n")?;
     }
     std::fs::create_dir_all(std::path::Path::new(&out).join("secrets"))?;
-    std::fs::write(
-        std::path::Path::new(&out).join("secrets/sms.json"),
-        serde_json::to_string_pretty(&fixtures::sms_secret())? + "\n",
-    )?;
-    println!("wrote the SMS samples to {out}/sms (signed at {at})");
+    for channel in CHANNELS {
+        std::fs::write(
+            std::path::Path::new(&out).join(format!("secrets/{channel}.json")),
+            serde_json::to_string_pretty(&fixtures::channel_secret(channel))? + "\n",
+        )?;
+    }
+    println!(
+        "wrote {} samples to {out}/<channel> (signed at {at})",
+        samples.len()
+    );
     Ok(())
 }
 
 async fn provision(args: &[String]) -> Result<()> {
     let sdk = local::sdk().await;
+    let channel = required(args, "--channel")?;
     let p = local::provision(
         &sdk,
         &required(args, "--table")?,
         &required(args, "--queue")?,
         &required(args, "--secret-id")?,
-        &fixtures::sms_secret(),
+        &fixtures::channel_secret(&channel),
     )
     .await?;
     // The queue URL on stdout, for the calling script.
@@ -86,16 +118,20 @@ async fn provision(args: &[String]) -> Result<()> {
 }
 
 async fn send(args: &[String]) -> Result<()> {
-    let base = required(args, "--url")?;
+    let urls = per_channel(args, "--url")?;
     let client = reqwest::Client::new();
     let mut failures = 0;
     println!(
         "{:<42} {:>8} {:>6}  answer",
         "sample (signed now)", "expected", "got"
     );
-    for sample in fixtures::sms_events(chrono::Utc::now().timestamp()) {
-        let (status, body) = gateway_tests::send(&client, &base, &sample).await?;
-        let ok = status == sample.expect.status;
+    for sample in fixtures::all_events(chrono::Utc::now().timestamp()) {
+        let Some((_, base)) = urls.iter().find(|(c, _)| c.as_str() == sample.channel) else {
+            continue;
+        };
+        let (status, body) = gateway_tests::send(&client, base, &sample).await?;
+        let ok = status == sample.expect.status
+            && sample.expect.body.as_ref().is_none_or(|b| *b == body);
         failures += usize::from(!ok);
         println!(
             "{:<42} {:>8} {:>6}  {}{}",
@@ -132,19 +168,21 @@ async fn redrive(args: &[String]) -> Result<()> {
 async fn show(args: &[String]) -> Result<()> {
     let sdk = local::sdk().await;
     let table = required(args, "--table")?;
-    let queued = local::drain(&sdk, &required(args, "--queue-url")?).await?;
-    println!("\n== {} messages on the SMS queue ==", queued.len());
-    for q in &queued {
-        let m = &q.body;
-        println!(
-            "\n-- {} {} via {} | group {} | dedup {}",
-            m["kind"].as_str().unwrap_or("?"),
-            m["id"].as_str().unwrap_or("?"),
-            m["provider"].as_str().unwrap_or("?"),
-            q.group_id,
-            q.dedup_id
-        );
-        println!("{}", serde_json::to_string_pretty(m)?);
+    for (channel, url) in queues(args)? {
+        let queued = local::drain(&sdk, &url).await?;
+        println!("\n== {} messages on the {channel} queue ==", queued.len());
+        for q in &queued {
+            let m = &q.body;
+            println!(
+                "\n-- {} {} via {} | group {} | dedup {}",
+                m["kind"].as_str().unwrap_or("?"),
+                m["id"].as_str().unwrap_or("?"),
+                m["provider"].as_str().unwrap_or("?"),
+                q.group_id,
+                q.dedup_id
+            );
+            println!("{}", serde_json::to_string_pretty(m)?);
+        }
     }
     let items = local::scan(&sdk, &table).await?;
     println!("\n== {} items in table {table} ==", items.len());
