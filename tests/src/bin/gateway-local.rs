@@ -155,12 +155,12 @@ async fn redrive(args: &[String]) -> Result<()> {
         required(args, "--table")?,
         None,
     );
-    let queue = SqsQueue::new(
-        aws_sdk_sqs::Client::new(&sdk),
-        required(args, "--queue-url")?,
-    );
-    let report =
-        gateway_shared::redrive::sweep_all(&store, &[(Channel::Sms, queue)], 0, 1000).await?;
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let queues: Vec<_> = queues(args)?
+        .into_iter()
+        .map(|(channel, url)| (channel, SqsQueue::new(sqs.clone(), url)))
+        .collect();
+    let report = gateway_shared::redrive::sweep_all(&store, &queues, 0, 1000).await?;
     println!("redrive: {report:?} (found, published) per channel");
     Ok(())
 }
