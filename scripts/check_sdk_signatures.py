@@ -1,14 +1,17 @@
 #!/usr/bin/env python3
 """Cross-checks the gateway's signatures with the providers' official SDKs.
 
-  check_sdk_signatures.py events DIR     every sample in DIR/sms must pass (or, for a
-                                         `tampered` one, fail) the provider SDK's own check
+  check_sdk_signatures.py events DIR     every sample in DIR/sms, and the LINE and Viber samples
+                                         in DIR/social, must pass (or, for a `tampered` one,
+                                         fail) the provider SDK's own check
   check_sdk_signatures.py vectors FILE   writes signatures made by the SDKs for extra cases
                                          (ports, repeated fields, query strings, every Vonage
                                          method); shared/tests/sdk_vectors.rs verifies them
 
 SDKs: twilio (RequestValidator), plivo (signature_v3), vonage-http-client (Auth.sign_params,
-check_signature), vonage-jwt (verify_signature), telnyx (webhook _verify_signature).
+check_signature), vonage-jwt (verify_signature), telnyx (webhook _verify_signature),
+line-bot-sdk (SignatureValidator), viberbot (Api.verify_signature). Meta, X and Telegram publish
+no SDK that checks webhook signatures.
 """
 
 import base64
@@ -23,6 +26,9 @@ from telnyx.resources.webhooks import TelnyxWebhookVerificationError, _verify_si
 from twilio.request_validator import RequestValidator
 from vonage_http_client.auth import Auth as VonageAuth
 from vonage_jwt.verify_jwt import verify_signature as vonage_verify_jwt
+from linebot.v3.webhook import SignatureValidator as LineSignatureValidator
+from viberbot import Api as ViberApi
+from viberbot.api.bot_configuration import BotConfiguration as ViberConfiguration
 
 BASE = "https://hooks.example.com/sms"
 
@@ -65,14 +71,22 @@ def check_event(provider, event, secrets):
             return claims["payload_hash"] == hashlib.sha256(body).hexdigest()
         params = form_of(body)
         return VonageAuth(api_key="abcd1234", signature_secret=secret, signature_method="sha256").check_signature(params)
+    if provider == "line":
+        return LineSignatureValidator(secrets["line"][0]).validate(body.decode(), headers["x-line-signature"])
+    if provider == "viber":
+        api = ViberApi(ViberConfiguration(auth_token=secrets["viber"][0], name="shop", avatar=""))
+        return api.verify_signature(body, headers["x-viber-content-signature"])
     raise SystemExit(f"no SDK check for provider {provider}")
 
 
 def events(directory):
     root = pathlib.Path(directory)
     secrets = json.loads((root / "secrets" / "sms.json").read_text())
+    secrets.update(json.loads((root / "secrets" / "social.json").read_text()))
+    paths = sorted((root / "sms").glob("*.json"))
+    paths += sorted(p for p in (root / "social").glob("*.json") if p.name.startswith(("line-", "viber-")))
     checked = failed = 0
-    for path in sorted((root / "sms").glob("*.json")):
+    for path in paths:
         provider = path.name.split("-", 1)[0]
         tampered = "tampered" in path.name
         accepted = check_event(provider, json.loads(path.read_text()), secrets)
