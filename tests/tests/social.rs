@@ -156,3 +156,85 @@ async fn line_viber_and_telegram_messages() {
     assert_eq!(post.visibility, Some(Visibility::Public));
     assert_eq!(post.attachments[0].name.as_deref(), Some("receipt.pdf"));
 }
+
+#[tokio::test]
+async fn every_whatsapp_kind_and_a_failed_status() {
+    let all = messages("meta", "whatsapp-media-kinds").await;
+    let kinds: Vec<_> = all.iter().take(5).map(|m| m.attachments[0].kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            AttachmentKind::Audio,
+            AttachmentKind::Video,
+            AttachmentKind::File,
+            AttachmentKind::Sticker,
+            AttachmentKind::Contact
+        ]
+    );
+    assert_eq!(all[0].attachments[0].id.as_deref(), Some("2001"));
+    assert_eq!(
+        all[2].attachments[0].name.as_deref(),
+        Some("invoice-4411.pdf")
+    );
+    assert_eq!(
+        all[4].attachments[0].url.as_deref(),
+        Some("tel:+1 202 555 0199")
+    );
+    assert_eq!(
+        (all[5].text.as_deref(), all[5].postback.as_deref()),
+        (Some("Refund"), Some("refund"))
+    );
+    let failed = all[6].status.as_ref().unwrap();
+    assert_eq!(failed.state, DeliveryState::Failed);
+    assert_eq!(failed.error_code.as_deref(), Some("131026"));
+}
+
+#[tokio::test]
+async fn messenger_postbacks_attachments_reactions_and_instagram_mentions() {
+    let [postback, image, reaction] =
+        <[Message; 3]>::try_from(messages("meta", "messenger-postback-attachment-reaction").await)
+            .unwrap();
+    assert_eq!(
+        (postback.text.as_deref(), postback.postback.as_deref()),
+        (Some("Talk to an agent"), Some("AGENT"))
+    );
+    assert_eq!(
+        image.attachments[0].url.as_deref(),
+        Some("https://scontent.example/box.jpg")
+    );
+    assert_eq!(
+        (reaction.reaction.as_deref(), reaction.reply_to.as_deref()),
+        (Some("❤"), Some("m_outbound-3"))
+    );
+    let [mention] = <[Message; 1]>::try_from(messages("meta", "instagram-mention").await).unwrap();
+    assert_eq!(mention.visibility, Some(Visibility::Public));
+    assert_eq!(mention.post_id.as_deref(), Some("17900000000000003"));
+}
+
+#[tokio::test]
+async fn line_locations_and_files_and_telegram_voice_and_locations() {
+    let [location, file] =
+        <[Message; 2]>::try_from(messages("line", "location-and-file").await).unwrap();
+    assert_eq!(
+        location.attachments[0].url.as_deref(),
+        Some("geo:37.7936,-122.395")
+    );
+    assert_eq!(
+        (
+            file.attachments[0].name.as_deref(),
+            file.attachments[0].size
+        ),
+        (Some("label.pdf"), Some(2048))
+    );
+    let [voice] = <[Message; 1]>::try_from(messages("telegram", "voice").await).unwrap();
+    assert_eq!(voice.attachments[0].kind, AttachmentKind::Audio);
+    let [place] = <[Message; 1]>::try_from(messages("telegram", "location").await).unwrap();
+    assert_eq!(
+        place.attachments[0].url.as_deref(),
+        Some("geo:35.6812,139.7671")
+    );
+    assert!(
+        messages("telegram", "callback-query").await.is_empty(),
+        "acknowledged, not stored"
+    );
+}
