@@ -1,17 +1,19 @@
 #!/usr/bin/env python3
 """Cross-checks the gateway's signatures with the providers' official SDKs.
 
-  check_sdk_signatures.py events DIR     every sample in DIR/sms, and the LINE and Viber samples
-                                         in DIR/social, must pass (or, for a `tampered` one,
-                                         fail) the provider SDK's own check
+  check_sdk_signatures.py events DIR     every sample in DIR/sms, the LINE and Viber samples in
+                                         DIR/social and the Slack and web-chat samples in
+                                         DIR/chat must pass (or, for a rejected one, fail) the
+                                         provider SDK's own check
   check_sdk_signatures.py vectors FILE   writes signatures made by the SDKs for extra cases
                                          (ports, repeated fields, query strings, every Vonage
                                          method); shared/tests/sdk_vectors.rs verifies them
 
 SDKs: twilio (RequestValidator), plivo (signature_v3), vonage-http-client (Auth.sign_params,
 check_signature), vonage-jwt (verify_signature), telnyx (webhook _verify_signature),
-line-bot-sdk (SignatureValidator), viberbot (Api.verify_signature). Meta, X and Telegram publish
-no SDK that checks webhook signatures.
+line-bot-sdk (SignatureValidator), viberbot (Api.verify_signature), slack-sdk
+(SignatureVerifier), standardwebhooks (Webhook.verify) for the web chat. Meta, X, Telegram,
+Intercom, Zendesk, Crisp and LiveChat publish no SDK that checks webhook signatures.
 """
 
 import base64
@@ -29,6 +31,8 @@ from vonage_jwt.verify_jwt import verify_signature as vonage_verify_jwt
 from linebot.v3.webhook import SignatureValidator as LineSignatureValidator
 from viberbot import Api as ViberApi
 from viberbot.api.bot_configuration import BotConfiguration as ViberConfiguration
+from slack_sdk.signature import SignatureVerifier as SlackVerifier
+from standardwebhooks.webhooks import Webhook as StandardWebhook
 
 BASE = "https://hooks.example.com/sms"
 
@@ -76,6 +80,17 @@ def check_event(provider, event, secrets):
     if provider == "viber":
         api = ViberApi(ViberConfiguration(auth_token=secrets["viber"][0], name="shop", avatar=""))
         return api.verify_signature(body, headers["x-viber-content-signature"])
+    if provider == "slack":
+        return SlackVerifier(secrets["slack"][0]).is_valid(
+            body, headers["x-slack-request-timestamp"], headers["x-slack-signature"])
+    if provider == "webchat":
+        for secret in secrets["webchat"]:
+            try:
+                StandardWebhook(secret).verify(body, headers)
+                return True
+            except Exception:
+                pass
+        return False
     raise SystemExit(f"no SDK check for provider {provider}")
 
 
@@ -83,12 +98,14 @@ def events(directory):
     root = pathlib.Path(directory)
     secrets = json.loads((root / "secrets" / "sms.json").read_text())
     secrets.update(json.loads((root / "secrets" / "social.json").read_text()))
+    secrets.update(json.loads((root / "secrets" / "chat.json").read_text()))
     paths = sorted((root / "sms").glob("*.json"))
     paths += sorted(p for p in (root / "social").glob("*.json") if p.name.startswith(("line-", "viber-")))
+    paths += sorted(p for p in (root / "chat").glob("*.json") if p.name.startswith(("slack-", "webchat-")))
     checked = failed = 0
     for path in paths:
         provider = path.name.split("-", 1)[0]
-        tampered = "tampered" in path.name
+        tampered = any(word in path.name for word in ("tampered", "stale", "wrong-key"))
         accepted = check_event(provider, json.loads(path.read_text()), secrets)
         ok = accepted != tampered
         checked += 1

@@ -1,7 +1,7 @@
 # Helpers shared by run-local.sh and test.sh (sourced).
 
 # The channels that have a function, in the order their local ports are assigned.
-GATEWAY_CHANNELS=(sms social)
+GATEWAY_CHANNELS=(sms social chat)
 
 # Provisions a channel's queue and secret (and the shared table) on the running local
 # services and writes its function's environment file. Prints the queue URL.

@@ -13,7 +13,9 @@ use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+mod chat;
 mod social;
+pub use chat::*;
 pub use social::*;
 
 /// The public URL the SMS function is configured with (`PUBLIC_BASE_URL`) in local runs and
@@ -279,14 +281,19 @@ pub(crate) fn tamper(mut sample: Sample, from: &str, to: &str) -> Sample {
 pub fn all_events(now: i64) -> Vec<Sample> {
     let mut samples = sms_events(now);
     samples.extend(social_events(now));
+    samples.extend(chat_events(now));
     samples
 }
+
+/// The channels that have a function, and so samples.
+pub const CHANNELS: [&str; 3] = ["sms", "social", "chat"];
 
 /// A channel's test secret, as stored in Secrets Manager.
 pub fn channel_secret(channel: &str) -> Value {
     match channel {
         "sms" => sms_secret(),
         "social" => social_secret(),
+        "chat" => chat_secret(),
         other => panic!("no test secret for channel {other}"),
     }
 }

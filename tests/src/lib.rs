@@ -35,8 +35,9 @@ pub async fn send(
 use gateway_shared::pipeline::{Gateway, Incoming, Ports, Settings};
 use gateway_shared::provider::Provider;
 use gateway_shared::providers::{
-    line::Line, meta::Meta, plivo::Plivo, telegram::Telegram, telnyx::Telnyx, twilio::Twilio,
-    viber::Viber, vonage::Vonage, x::X,
+    crisp::Crisp, intercom::Intercom, line::Line, livechat::LiveChat, meta::Meta, plivo::Plivo,
+    slack::Slack, sunshine::Sunshine, telegram::Telegram, telnyx::Telnyx, twilio::Twilio,
+    viber::Viber, vonage::Vonage, webchat::WebChat, x::X, zendesk::Zendesk,
 };
 use gateway_shared::schema::Channel;
 use gateway_shared::secrets::{ChannelSecrets, StaticSecrets};
@@ -59,6 +60,15 @@ pub fn providers(channel: Channel) -> Vec<Box<dyn Provider>> {
             Box::new(Line),
             Box::new(Viber),
             Box::new(Telegram),
+        ],
+        Channel::Chat => vec![
+            Box::new(Slack),
+            Box::new(Intercom),
+            Box::new(Zendesk),
+            Box::new(Sunshine),
+            Box::new(Crisp),
+            Box::new(LiveChat),
+            Box::new(WebChat),
         ],
         other => panic!("no function for channel {other} yet"),
     }

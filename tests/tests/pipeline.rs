@@ -24,7 +24,7 @@ fn now() -> i64 {
 fn committed_events_are_the_generated_samples() {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../events");
     let samples = fixtures::all_events(fixtures::COMMITTED_AT);
-    for channel in ["sms", "social"] {
+    for channel in fixtures::CHANNELS {
         let mut files: Vec<String> = std::fs::read_dir(format!("{dir}/{channel}"))
             .expect("events/<channel> exists")
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -69,6 +69,14 @@ fn committed_events_are_the_generated_samples() {
         fixtures::LINE_CHANNEL_SECRET,
         fixtures::VIBER_AUTH_TOKEN,
         fixtures::TELEGRAM_SECRET_TOKEN,
+        fixtures::SLACK_SIGNING_SECRET,
+        fixtures::INTERCOM_CLIENT_SECRET,
+        fixtures::ZENDESK_SIGNING_SECRET,
+        fixtures::SUNSHINE_WEBHOOK_SECRET,
+        fixtures::CRISP_HOOK_SECRET,
+        fixtures::LIVECHAT_SECRET_KEY,
+        fixtures::WEBCHAT_SECRET,
+        fixtures::WEBCHAT_PREVIOUS_SECRET,
     ] {
         assert!(
             readme.contains(documented),

@@ -3,10 +3,8 @@
 //! sets, per channel: `GATEWAY_<CHANNEL>_URL`, `GATEWAY_<CHANNEL>_QUEUE_URL`,
 //! `GATEWAY_<CHANNEL>_LOG`, and `GATEWAY_TABLE`.
 
-use gateway_tests::fixtures::{self, Sample, all_events};
+use gateway_tests::fixtures::{self, CHANNELS, Sample, all_events};
 use gateway_tests::{local, schema_validator, send};
-
-const CHANNELS: [&str; 2] = ["sms", "social"];
 
 fn var(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| {

@@ -23,4 +23,10 @@ export const CHANNELS: Channel[] = [
     description: 'social webhooks (Meta, X, LINE, Viber, Telegram).',
     providers: ['meta', 'x', 'line', 'viber', 'telegram'],
   },
+  {
+    name: 'chat',
+    id: 'Chat',
+    description: 'chat webhooks (Slack, Intercom, Zendesk, Sunshine Conversations, Crisp, LiveChat, web chat).',
+    providers: ['slack', 'intercom', 'zendesk', 'sunshine', 'crisp', 'livechat', 'webchat'],
+  },
 ];

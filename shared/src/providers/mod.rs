@@ -1,14 +1,21 @@
 //! Provider modules: each holds its verifier and normaliser, and nothing else knows its quirks.
 
+pub mod crisp;
+pub mod intercom;
 pub mod line;
+pub mod livechat;
 pub mod meta;
 pub mod plivo;
+pub mod slack;
+pub mod sunshine;
 pub mod telegram;
 pub mod telnyx;
 pub mod twilio;
 pub mod viber;
 pub mod vonage;
+pub mod webchat;
 pub mod x;
+pub mod zendesk;
 
 use crate::error::GatewayError;
 use crate::request::WebhookRequest;

@@ -18,8 +18,7 @@ use std::process::ExitCode;
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
-/// The channels that have a function, and so samples.
-const CHANNELS: [&str; 2] = ["sms", "social"];
+use gateway_tests::fixtures::CHANNELS;
 
 /// Every `<flag> channel=URL` pair.
 fn per_channel(args: &[String], flag: &str) -> Result<Vec<(Channel, String)>> {

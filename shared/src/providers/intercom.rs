@@ -1,0 +1,172 @@
+//! Intercom webhooks, at `/intercom`.
+//!
+//! `X-Hub-Signature: sha1=<hex HMAC-SHA1(client secret, body)>`. The `ping` topic sent when a
+//! subscription is saved is answered 200. `conversation.user.created` stores the customer's
+//! opening message and `conversation.user.replied` the customer's newest part; admin and bot
+//! parts are not customer messages. Intercom sends HTML bodies: the text keeps their words.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use super::parse_json;
+use crate::error::{AuthError, GatewayError};
+use crate::identity;
+use crate::provider::{Context, Outcome, Provider};
+use crate::request::WebhookRequest;
+use crate::schema::{Attachment, AttachmentKind, Direction, Kind, Party, Visibility};
+use crate::secrets::ProviderSecret;
+use crate::verify::{self, Algorithm};
+
+pub struct Intercom;
+
+fn text(value: &Value) -> Option<String> {
+    value.as_str().filter(|s| !s.is_empty()).map(str::to_string)
+}
+
+/// The words of an HTML fragment: tags dropped, block ends as line breaks, entities decoded.
+pub fn html_to_text(html: &str) -> String {
+    let mut out = String::new();
+    let mut in_tag = false;
+    let mut tag = String::new();
+    for c in html.chars() {
+        match (in_tag, c) {
+            (false, '<') => {
+                in_tag = true;
+                tag.clear();
+            }
+            (true, '>') => {
+                in_tag = false;
+                let name = tag
+                    .trim_start_matches('/')
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or("")
+                    .to_ascii_lowercase();
+                if matches!(name.as_str(), "br" | "p" | "div" | "li")
+                    && !out.ends_with('\n')
+                    && !out.is_empty()
+                {
+                    out.push('\n');
+                }
+            }
+            (true, c) => tag.push(c),
+            (false, c) => out.push(c),
+        }
+    }
+    out.replace("&nbsp;", " ")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&amp;", "&")
+        .trim()
+        .to_string()
+}
+
+fn customer(ctx: &Context, author: &Value) -> Party {
+    let mut party = ctx.party(text(&author["id"]).unwrap_or_else(|| "unknown".into()));
+    party.email = author["email"].as_str().and_then(identity::normalise_email);
+    party.display_name = text(&author["name"]);
+    party.key = party.identity_key(ctx.channel, ctx.provider);
+    party
+}
+
+#[async_trait]
+impl Provider for Intercom {
+    fn name(&self) -> &'static str {
+        "intercom"
+    }
+
+    fn verify(
+        &self,
+        req: &WebhookRequest,
+        secret: &ProviderSecret,
+        _now: DateTime<Utc>,
+        _tolerance_secs: i64,
+    ) -> Result<(), AuthError> {
+        let header = req.header("x-hub-signature").ok_or(AuthError::Missing)?;
+        let hex = header.strip_prefix("sha1=").ok_or(AuthError::Invalid)?;
+        secret.accept_any(|key| {
+            verify::eq_hex(
+                &verify::hmac(Algorithm::Sha1, key.as_bytes(), &[&req.body]),
+                hex,
+            )
+        })
+    }
+
+    async fn normalise(
+        &self,
+        req: &WebhookRequest,
+        ctx: &Context,
+    ) -> Result<Outcome, GatewayError> {
+        let body: Value = parse_json(&req.body)?;
+        let topic = body["topic"].as_str().unwrap_or_default();
+        let conversation = &body["data"]["item"];
+        let app = text(&body["app_id"]).unwrap_or_else(|| "intercom".into());
+        let (part_id, part) = match topic {
+            "conversation.user.created" => {
+                let id = text(&conversation["id"])
+                    .ok_or_else(|| GatewayError::malformed("missing field data.item.id"))?;
+                (format!("{id}:source"), &conversation["source"])
+            }
+            "conversation.user.replied" => {
+                let parts = conversation["conversation_parts"]["conversation_parts"].as_array();
+                let Some(part) = parts.into_iter().flatten().rev().find(|p| {
+                    matches!(
+                        p["author"]["type"].as_str(),
+                        Some("user" | "lead" | "contact")
+                    )
+                }) else {
+                    return Ok(Outcome::Store(Vec::new()));
+                };
+                (
+                    text(&part["id"])
+                        .ok_or_else(|| GatewayError::malformed("missing field part id"))?,
+                    part,
+                )
+            }
+            // ping, admin replies, assignments, closes: acknowledged, nothing to store.
+            _ => return Ok(Outcome::Store(Vec::new())),
+        };
+        let mut m = ctx.message(
+            Kind::Message,
+            Direction::Inbound,
+            &part_id,
+            &part_id,
+            customer(ctx, &part["author"]),
+            ctx.party(app),
+        );
+        m.text = text(&part["body"]).map(|html| html_to_text(&html));
+        m.sent_at = part["created_at"]
+            .as_i64()
+            .or(conversation["created_at"].as_i64())
+            .and_then(|s| DateTime::from_timestamp(s, 0));
+        m.visibility = Some(Visibility::Private);
+        m.post_id = text(&conversation["id"]);
+        for a in part["attachments"].as_array().into_iter().flatten() {
+            m.attachments.push(Attachment {
+                kind: text(&a["content_type"]).map_or(AttachmentKind::File, |mime| {
+                    AttachmentKind::from_mime(&mime)
+                }),
+                id: None,
+                url: text(&a["url"]),
+                mime_type: text(&a["content_type"]),
+                size: a["filesize"].as_u64(),
+                name: text(&a["name"]),
+            });
+        }
+        Ok(Outcome::Store(vec![m]))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn html_becomes_text() {
+        assert_eq!(
+            super::html_to_text("<p>Hello &amp; <b>thanks</b></p><p>Order&nbsp;4411</p>"),
+            "Hello & thanks\nOrder 4411"
+        );
+    }
+}

@@ -1,0 +1,147 @@
+//! A company's own chat widget, or any sender following the Standard Webhooks specification,
+//! at `/webchat`.
+//!
+//! Headers `webhook-id`, `webhook-timestamp` (Unix seconds, within the window) and
+//! `webhook-signature`: space-separated `v1,<base64 HMAC-SHA256>` entries (several during a key
+//! rotation) over `{id}.{timestamp}.{body}`, keyed with the base64 secret after its `whsec_`
+//! prefix. The body (documented in the README):
+//!
+//! ```json
+//! { "type": "message", "site": "acme-web",
+//!   "visitor": { "id": "v-123", "email": "jane@example.com", "name": "Jane" },
+//!   "message": { "id": "m-1", "text": "Hello", "sent_at": "2026-11-23T12:00:00Z",
+//!                "attachments": [{ "url": "https://…", "mime_type": "image/png", "name": "a.png", "size": 1234 }] } }
+//! ```
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+
+use super::parse_json;
+use crate::error::{AuthError, GatewayError};
+use crate::identity;
+use crate::provider::{Context, Outcome, Provider};
+use crate::request::WebhookRequest;
+use crate::schema::{Attachment, AttachmentKind, Direction, Kind, Visibility};
+use crate::secrets::ProviderSecret;
+use crate::verify::{self, Algorithm};
+
+pub struct WebChat;
+
+#[derive(Deserialize)]
+struct Body {
+    #[serde(rename = "type")]
+    kind: String,
+    site: Option<String>,
+    visitor: Visitor,
+    message: Option<WidgetMessage>,
+}
+
+#[derive(Deserialize)]
+struct Visitor {
+    id: String,
+    email: Option<String>,
+    name: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct WidgetMessage {
+    id: String,
+    text: Option<String>,
+    sent_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    attachments: Vec<WidgetAttachment>,
+}
+
+#[derive(Deserialize)]
+struct WidgetAttachment {
+    url: String,
+    mime_type: Option<String>,
+    name: Option<String>,
+    size: Option<u64>,
+}
+
+#[async_trait]
+impl Provider for WebChat {
+    fn name(&self) -> &'static str {
+        "webchat"
+    }
+
+    fn verify(
+        &self,
+        req: &WebhookRequest,
+        secret: &ProviderSecret,
+        now: DateTime<Utc>,
+        tolerance_secs: i64,
+    ) -> Result<(), AuthError> {
+        let id = req.header("webhook-id").ok_or(AuthError::Missing)?;
+        let timestamp = req.header("webhook-timestamp").ok_or(AuthError::Missing)?;
+        let signatures = req.header("webhook-signature").ok_or(AuthError::Missing)?;
+        secret.accept_any(|key| {
+            let Some(key) = verify::decode_base64(key.strip_prefix("whsec_").unwrap_or(key)) else {
+                return false;
+            };
+            let mac = verify::hmac(
+                Algorithm::Sha256,
+                &key,
+                &[id.as_bytes(), b".", timestamp.as_bytes(), b".", &req.body],
+            );
+            signatures
+                .split(' ')
+                .filter_map(|entry| entry.strip_prefix("v1,"))
+                .fold(false, |ok, sig| verify::eq_base64(&mac, sig) | ok)
+        })?;
+        verify::check_timestamp(
+            verify::parse_unix_secs(Some(timestamp))?,
+            now,
+            tolerance_secs,
+        )
+    }
+
+    async fn normalise(
+        &self,
+        req: &WebhookRequest,
+        ctx: &Context,
+    ) -> Result<Outcome, GatewayError> {
+        let body: Body = parse_json(&req.body)?;
+        let Some(message) = body.message.filter(|_| body.kind == "message") else {
+            return Ok(Outcome::Store(Vec::new()));
+        };
+        let mut customer = ctx.party(&body.visitor.id);
+        customer.email = body
+            .visitor
+            .email
+            .as_deref()
+            .and_then(identity::normalise_email);
+        customer.display_name = body.visitor.name;
+        customer.key = customer.identity_key(ctx.channel, ctx.provider);
+        let site = body.site.unwrap_or_else(|| "webchat".into());
+        let mut m = ctx.message(
+            Kind::Message,
+            Direction::Inbound,
+            &message.id,
+            &message.id,
+            customer,
+            ctx.party(site),
+        );
+        m.text = message.text;
+        m.sent_at = message.sent_at;
+        m.visibility = Some(Visibility::Private);
+        m.attachments = message
+            .attachments
+            .into_iter()
+            .map(|a| Attachment {
+                kind: a
+                    .mime_type
+                    .as_deref()
+                    .map_or(AttachmentKind::File, AttachmentKind::from_mime),
+                id: None,
+                url: Some(a.url),
+                mime_type: a.mime_type,
+                size: a.size,
+                name: a.name,
+            })
+            .collect();
+        Ok(Outcome::Store(vec![m]))
+    }
+}
