@@ -684,17 +684,39 @@ pub fn find(samples: &[Sample], provider: &str, case: &str) -> Sample {
 /// text, and every test secret.
 pub fn never_logged() -> Vec<String> {
     let mut needles: Vec<String> = [
+        // SMS: numbers and text.
         "4155550100",
         "2025550123",
         "hasn",
         "arrived",
         "café",
         "damaged box",
-        "4411",
+        "order 4411",
+        // Social: text in three scripts.
+        "مرحبا",
+        "我的订单",
+        // Chat: text and the e-mail address in both cases.
+        "refund?",
+        "jane.doe",
+        "Jane.Doe",
         TWILIO_AUTH_TOKEN,
         TWILIO_PREVIOUS_AUTH_TOKEN,
         VONAGE_SIGNATURE_SECRET,
         PLIVO_AUTH_TOKEN,
+        META_APP_SECRET,
+        META_VERIFY_TOKEN,
+        X_CONSUMER_SECRET,
+        LINE_CHANNEL_SECRET,
+        VIBER_AUTH_TOKEN,
+        TELEGRAM_SECRET_TOKEN,
+        SLACK_SIGNING_SECRET,
+        INTERCOM_CLIENT_SECRET,
+        ZENDESK_SIGNING_SECRET,
+        SUNSHINE_WEBHOOK_SECRET,
+        CRISP_HOOK_SECRET,
+        LIVECHAT_SECRET_KEY,
+        WEBCHAT_SECRET,
+        WEBCHAT_PREVIOUS_SECRET,
     ]
     .iter()
     .map(|s| s.to_string())

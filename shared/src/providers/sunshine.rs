@@ -2,15 +2,17 @@
 //!
 //! The integration's webhook secret arrives in the `X-API-Key` header and is compared in
 //! constant time. Every `conversation:message` event authored by a user is stored (one request
-//! may carry several events); business and bot messages are not.
+//! may carry several events); business and bot messages are not. Sunshine checks a new
+//! webhook's target with a `HEAD` request, answered 200.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use http::{Method, StatusCode};
 use serde_json::Value;
 
 use super::parse_json;
 use crate::error::{AuthError, GatewayError};
-use crate::provider::{Context, Outcome, Provider};
+use crate::provider::{Context, Outcome, Provider, Reply};
 use crate::request::WebhookRequest;
 use crate::schema::{Attachment, AttachmentKind, Direction, Kind, Visibility};
 use crate::secrets::ProviderSecret;
@@ -26,6 +28,18 @@ fn text(value: &Value) -> Option<String> {
 impl Provider for Sunshine {
     fn name(&self) -> &'static str {
         "sunshine"
+    }
+
+    fn methods(&self) -> &'static [Method] {
+        &[Method::POST, Method::HEAD]
+    }
+
+    fn handshake(
+        &self,
+        req: &WebhookRequest,
+        _secret: &ProviderSecret,
+    ) -> Option<Result<Reply, GatewayError>> {
+        (req.method == Method::HEAD).then(|| Ok(Reply::text(StatusCode::OK, "")))
     }
 
     fn verify(
