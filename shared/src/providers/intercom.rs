@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use super::parse_json;
+use super::{parse_json, text};
 use crate::error::{AuthError, GatewayError};
 use crate::identity;
 use crate::provider::{Context, Outcome, Provider};
@@ -19,10 +19,6 @@ use crate::secrets::ProviderSecret;
 use crate::verify::{self, Algorithm};
 
 pub struct Intercom;
-
-fn text(value: &Value) -> Option<String> {
-    value.as_str().filter(|s| !s.is_empty()).map(str::to_string)
-}
 
 /// The words of an HTML fragment: tags dropped, block ends as line breaks, entities decoded.
 pub fn html_to_text(html: &str) -> String {

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use super::parse_json;
+use super::{id_text as text, parse_json};
 use crate::error::{AuthError, GatewayError};
 use crate::identity;
 use crate::provider::{Context, Outcome, Provider};
@@ -18,14 +18,6 @@ use crate::secrets::ProviderSecret;
 use crate::verify;
 
 pub struct LiveChat;
-
-fn text(value: &Value) -> Option<String> {
-    value
-        .as_str()
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-        .or_else(|| value.as_i64().map(|v| v.to_string()))
-}
 
 #[async_trait]
 impl Provider for LiveChat {

@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 use http::{Method, StatusCode};
 use serde_json::Value;
 
-use super::parse_json;
+use super::{parse_json, text};
 use crate::error::{AuthError, GatewayError};
 use crate::provider::{Context, Outcome, Provider, Reply};
 use crate::request::WebhookRequest;
@@ -123,10 +123,6 @@ impl Provider for Meta {
 
 fn array(value: &Value) -> &[Value] {
     value.as_array().map(Vec::as_slice).unwrap_or_default()
-}
-
-fn text(value: &Value) -> Option<String> {
-    value.as_str().filter(|s| !s.is_empty()).map(str::to_string)
 }
 
 fn required<'a>(value: &'a Value, what: &'static str) -> Result<&'a str, GatewayError> {

@@ -68,6 +68,16 @@ impl Fields {
     }
 }
 
+/// A JSON string field, when present and not empty.
+pub(crate) fn text(value: &serde_json::Value) -> Option<String> {
+    value.as_str().filter(|s| !s.is_empty()).map(str::to_string)
+}
+
+/// A field that providers send as a string or as an integer (ids), as text.
+pub(crate) fn id_text(value: &serde_json::Value) -> Option<String> {
+    text(value).or_else(|| value.as_i64().map(|v| v.to_string()))
+}
+
 /// Parses a JSON body, with an error that names the position but never quotes the payload.
 pub fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, GatewayError> {
     serde_json::from_slice(body).map_err(|e| {

@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use http::StatusCode;
 use serde_json::Value;
 
-use super::parse_json;
+use super::{parse_json, text};
 use crate::error::{AuthError, GatewayError};
 use crate::provider::{Context, Outcome, Provider, Reply};
 use crate::request::WebhookRequest;
@@ -21,10 +21,6 @@ use crate::secrets::ProviderSecret;
 use crate::verify::{self, Algorithm};
 
 pub struct Slack;
-
-fn text(value: &Value) -> Option<String> {
-    value.as_str().filter(|s| !s.is_empty()).map(str::to_string)
-}
 
 /// Slack's `ts` (`"1700000000.000200"`) as a time.
 fn slack_time(ts: &str) -> Option<DateTime<Utc>> {

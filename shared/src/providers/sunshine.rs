@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use http::{Method, StatusCode};
 use serde_json::Value;
 
-use super::parse_json;
+use super::{parse_json, text};
 use crate::error::{AuthError, GatewayError};
 use crate::provider::{Context, Outcome, Provider, Reply};
 use crate::request::WebhookRequest;
@@ -19,10 +19,6 @@ use crate::secrets::ProviderSecret;
 use crate::verify;
 
 pub struct Sunshine;
-
-fn text(value: &Value) -> Option<String> {
-    value.as_str().filter(|s| !s.is_empty()).map(str::to_string)
-}
 
 #[async_trait]
 impl Provider for Sunshine {

@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use super::parse_json;
+use super::{id_text, parse_json, text};
 use crate::error::{AuthError, GatewayError};
 use crate::provider::{Context, Outcome, Provider};
 use crate::request::WebhookRequest;
@@ -23,17 +23,6 @@ pub struct Telegram;
 
 /// The business endpoint: updates do not name the bot they are for.
 const BOT: &str = "telegram-bot";
-
-fn text(value: &Value) -> Option<String> {
-    value.as_str().filter(|s| !s.is_empty()).map(str::to_string)
-}
-
-fn id_text(value: &Value) -> Option<String> {
-    value
-        .as_i64()
-        .map(|v| v.to_string())
-        .or_else(|| text(value))
-}
 
 fn file(kind: AttachmentKind, value: &Value) -> Attachment {
     Attachment {

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use super::parse_json;
+use super::{parse_json, text};
 use crate::error::{AuthError, GatewayError};
 use crate::provider::{Context, Outcome, Provider};
 use crate::request::WebhookRequest;
@@ -24,10 +24,6 @@ pub struct Viber;
 
 /// The business endpoint: Viber's callbacks do not name the bot they are for.
 const BOT: &str = "viber-bot";
-
-fn text(value: &Value) -> Option<String> {
-    value.as_str().filter(|s| !s.is_empty()).map(str::to_string)
-}
 
 #[async_trait]
 impl Provider for Viber {

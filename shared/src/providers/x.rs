@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use super::parse_json;
+use super::{parse_json, text};
 use crate::error::{AuthError, GatewayError};
 use crate::provider::{Context, Outcome, Provider, Reply};
 use crate::request::WebhookRequest;
@@ -20,10 +20,6 @@ use crate::secrets::ProviderSecret;
 use crate::verify::{self, Algorithm};
 
 pub struct X;
-
-fn text(value: &Value) -> Option<String> {
-    value.as_str().filter(|s| !s.is_empty()).map(str::to_string)
-}
 
 #[async_trait]
 impl Provider for X {

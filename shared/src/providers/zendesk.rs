@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use super::parse_json;
+use super::{id_text as text, parse_json};
 use crate::error::{AuthError, GatewayError};
 use crate::provider::{Context, Outcome, Provider};
 use crate::request::WebhookRequest;
@@ -19,14 +19,6 @@ use crate::secrets::ProviderSecret;
 use crate::verify::{self, Algorithm};
 
 pub struct Zendesk;
-
-fn text(value: &Value) -> Option<String> {
-    value
-        .as_str()
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-        .or_else(|| value.as_i64().map(|v| v.to_string()))
-}
 
 #[async_trait]
 impl Provider for Zendesk {
