@@ -26,7 +26,7 @@ for i in "${!GATEWAY_CHANNELS[@]}"; do
   channel="${GATEWAY_CHANNELS[$i]}"
   port=$((base_port + i))
   echo "== $channel: queue gateway-$channel.fifo, secret gateway/$channel, function on :$port"
-  queue_url=$(provision_channel "$channel" gateway-messages "gateway-$channel" "gateway/$channel" "$GATEWAY_RUN_DIR/$channel.env")
+  queue_url=$(provision_channel "$channel" gateway-messages gateway-blobs "gateway-$channel" "gateway/$channel" "$GATEWAY_RUN_DIR/$channel.env")
   scripts/functions.sh start "$channel" "$GATEWAY_RUN_DIR/$channel.env" "$port"
   urls+=(--url "$channel=http://127.0.0.1:$port/lambda-url/$channel")
   queues+=(--queue "$channel=$queue_url")

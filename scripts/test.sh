@@ -33,7 +33,7 @@ for i in "${!GATEWAY_CHANNELS[@]}"; do
   channel="${GATEWAY_CHANNELS[$i]}"
   upper=$(echo "$channel" | tr '[:lower:]' '[:upper:]')
   port=$((GATEWAY_FUNCTIONS_PORT + i))
-  queue_url=$(provision_channel "$channel" served-messages "served-$channel" "served/$channel" "$GATEWAY_RUN_DIR/$channel.env")
+  queue_url=$(provision_channel "$channel" served-messages served-blobs "served-$channel" "served/$channel" "$GATEWAY_RUN_DIR/$channel.env")
   scripts/functions.sh start "$channel" "$GATEWAY_RUN_DIR/$channel.env" "$port"
   export "GATEWAY_${upper}_URL=http://127.0.0.1:$port/lambda-url/$channel"
   export "GATEWAY_${upper}_QUEUE_URL=$queue_url"

@@ -18,9 +18,13 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use std::collections::HashMap;
 use std::time::Duration;
 
+use crate::blob::{BlobStore, object_ref};
+use crate::schema::ObjectRef;
 use crate::schema::{Channel, Message};
 use crate::secrets::{ChannelSecrets, SecretSource};
-use crate::store::{Insert, MessageQueue, MessageStore, QueueError, StoreError, StoredMessage};
+use crate::store::{
+    Insert, MessageQueue, MessageStore, QueueError, Raw, StoreError, StoredMessage,
+};
 
 /// Index of every message of one customer identity, in time order.
 pub const TIMELINE_INDEX: &str = "by-customer";
@@ -91,10 +95,20 @@ impl DynamoStore {
             ("pending".to_string(), s(m.channel.as_str())),
             ("raw_content_type".to_string(), s(&stored.raw_content_type)),
         ]);
-        if json.len() + stored.raw.len() <= MAX_ITEM_BYTES {
-            item.insert("raw".into(), AttributeValue::B(stored.raw.to_vec().into()));
-        } else {
-            item.insert("raw_omitted".into(), AttributeValue::Bool(true));
+        match &stored.raw {
+            Raw::Inline(raw) if json.len() + raw.len() <= MAX_ITEM_BYTES => {
+                item.insert("raw".into(), AttributeValue::B(raw.to_vec().into()));
+            }
+            // The pipeline sends bodies this large to the bucket first; this is a backstop.
+            Raw::Inline(_) => {
+                item.insert("raw_omitted".into(), AttributeValue::Bool(true));
+            }
+            Raw::Object(object) => {
+                item.insert(
+                    "raw_object".into(),
+                    AttributeValue::S(format!("s3://{}/{}", object.bucket, object.key)),
+                );
+            }
         }
         item.insert("message".into(), AttributeValue::S(json));
         if let Some(days) = self.retention_days {
@@ -120,7 +134,11 @@ impl DynamoStore {
             .collect::<Result<Vec<_>, _>>()
             .await
             .map_err(|e| StoreError::Unavailable(DisplayErrorContext(&e).to_string()))?;
-        items.iter().map(message_of).collect()
+        items
+            .iter()
+            .filter(|item| item.contains_key("message"))
+            .map(message_of)
+            .collect()
     }
 
     /// The stored item of one message id, as DynamoDB returns it.
@@ -221,7 +239,43 @@ impl MessageStore for DynamoStore {
             }
         }
     }
+
+    async fn put_part(&self, group: &str, name: &str, body: &str) -> Result<(), StoreError> {
+        let expires = chrono::Utc::now().timestamp() + PARTS_TTL_SECS;
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("id", AttributeValue::S(format!("parts#{group}")))
+            .update_expression("SET #p = :b, expires_at = :e")
+            .expression_attribute_names("#p", format!("{PART_PREFIX}{name}"))
+            .expression_attribute_values(":b", AttributeValue::S(body.to_string()))
+            .expression_attribute_values(":e", AttributeValue::N(expires.to_string()))
+            .send()
+            .await
+            .map_err(|e| StoreError::Unavailable(DisplayErrorContext(&e).to_string()))?;
+        Ok(())
+    }
+
+    async fn parts(
+        &self,
+        group: &str,
+    ) -> Result<std::collections::BTreeMap<String, String>, StoreError> {
+        let item = self.get_item(&format!("parts#{group}")).await?;
+        Ok(item
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|(name, value)| {
+                let name = name.strip_prefix(PART_PREFIX)?.to_string();
+                Some((name, value.as_s().ok()?.clone()))
+            })
+            .collect())
+    }
 }
+
+/// Parts of one group live in one item (`parts#<group>`), one attribute per part, so a
+/// single consistent read returns them all; they expire after this long.
+const PARTS_TTL_SECS: i64 = 3 * 86_400;
+const PART_PREFIX: &str = "part_";
 
 /// Creates the gateway's table with its indexes (local runs and tests; AWS gets it from the
 /// templates in `infra/`, which must match).
@@ -311,10 +365,63 @@ impl MessageQueue for SqsQueue {
             .message_attributes("provider", string_attribute(&message.provider))
             .message_attributes("kind", string_attribute(message.kind.as_str()))
             .message_attributes("schema_version", string_attribute(&message.schema_version))
+            .set_message_attributes(
+                message
+                    .claim_check
+                    .as_ref()
+                    .map(|_| HashMap::from([("claim_check".to_string(), string_attribute("s3"))])),
+            )
             .send()
             .await
             .map_err(|e| QueueError(aws_sdk_sqs::error::DisplayErrorContext(&e).to_string()))?;
         Ok(())
+    }
+}
+
+/// The gateway's S3 bucket: claim checks, e-mail attachments and oversize raw bodies.
+pub struct S3Blobs {
+    client: aws_sdk_s3::Client,
+    bucket: String,
+}
+
+impl S3Blobs {
+    pub fn new(client: aws_sdk_s3::Client, bucket: impl Into<String>) -> Self {
+        S3Blobs {
+            client,
+            bucket: bucket.into(),
+        }
+    }
+
+    /// An S3 client from the shared configuration; path-style addressing for local emulators.
+    pub fn client(sdk: &SdkConfig, force_path_style: bool) -> aws_sdk_s3::Client {
+        let config = aws_sdk_s3::config::Builder::from(sdk)
+            .force_path_style(force_path_style)
+            .build();
+        aws_sdk_s3::Client::from_conf(config)
+    }
+}
+
+#[async_trait]
+impl BlobStore for S3Blobs {
+    async fn put(
+        &self,
+        key: &str,
+        content_type: &str,
+        bytes: bytes::Bytes,
+    ) -> Result<ObjectRef, StoreError> {
+        let stored = object_ref(&self.bucket, key, &bytes);
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(content_type)
+            .body(bytes.into())
+            .send()
+            .await
+            .map_err(|e| {
+                StoreError::Unavailable(aws_sdk_s3::error::DisplayErrorContext(&e).to_string())
+            })?;
+        Ok(stored)
     }
 }
 

@@ -12,6 +12,8 @@ pub enum ConfigError {
     Invalid(&'static str, String),
 }
 
+const MAX_CLAIM_CHECK_BYTES: usize = 240 * 1024;
+
 /// A channel function's settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -31,6 +33,14 @@ pub struct Config {
     pub signature_tolerance_secs: i64,
     /// Stored items expire after this many days (`RETENTION_DAYS`; unset or 0 keeps them).
     pub retention_days: Option<u32>,
+    /// S3 bucket for claim checks, e-mail attachments and oversize raw bodies (`BUCKET_NAME`).
+    pub bucket_name: String,
+    /// Path-style S3 addressing, for local S3 emulators (`S3_FORCE_PATH_STYLE=true`).
+    pub s3_force_path_style: bool,
+    /// Messages whose JSON is larger go to S3 as claim checks (`CLAIM_CHECK_BYTES`, default
+    /// 200 KiB, at most 240 KiB so the queued message and the table item stay under SQS's
+    /// 256 KiB and DynamoDB's 400 KB).
+    pub claim_check_bytes: usize,
 }
 
 impl Config {
@@ -61,6 +71,17 @@ impl Config {
             max_body_bytes: parse(&get, "MAX_BODY_BYTES", 1024 * 1024)?,
             signature_tolerance_secs: parse(&get, "SIGNATURE_TOLERANCE_SECS", 300)?,
             retention_days: Some(parse(&get, "RETENTION_DAYS", 0u32)?).filter(|d| *d > 0),
+            bucket_name: required("BUCKET_NAME")?,
+            s3_force_path_style: parse(&get, "S3_FORCE_PATH_STYLE", false)?,
+            claim_check_bytes: match parse(&get, "CLAIM_CHECK_BYTES", 200 * 1024)? {
+                n @ 1024..=MAX_CLAIM_CHECK_BYTES => n,
+                n => {
+                    return Err(ConfigError::Invalid(
+                        "CLAIM_CHECK_BYTES",
+                        format!("{n} is outside 1024..={MAX_CLAIM_CHECK_BYTES}"),
+                    ));
+                }
+            },
         })
     }
 }
@@ -142,9 +163,12 @@ mod tests {
             ("TABLE_NAME", "messages"),
             ("QUEUE_URL", "http://q"),
             ("SECRET_ID", "gateway/sms"),
+            ("BUCKET_NAME", "gateway-blobs"),
         ]))
         .unwrap();
         assert_eq!(c.max_body_bytes, 1024 * 1024);
+        assert_eq!(c.claim_check_bytes, 200 * 1024);
+        assert!(!c.s3_force_path_style);
         assert_eq!(c.signature_tolerance_secs, 300);
         assert_eq!(c.retention_days, None);
         assert_eq!(c.public_base_url, None);
@@ -160,6 +184,7 @@ mod tests {
             ("TABLE_NAME", "t"),
             ("QUEUE_URL", "q"),
             ("SECRET_ID", "s"),
+            ("BUCKET_NAME", "b"),
             ("MAX_BODY_BYTES", "lots"),
         ]));
         assert!(matches!(
@@ -170,11 +195,23 @@ mod tests {
             ("TABLE_NAME", "t"),
             ("QUEUE_URL", "q"),
             ("SECRET_ID", "s"),
+            ("BUCKET_NAME", "b"),
             ("PUBLIC_BASE_URL", "hooks.example.com"),
         ]));
         assert!(matches!(
             bad_url,
             Err(ConfigError::Invalid("PUBLIC_BASE_URL", _))
+        ));
+        let too_big = Config::from_lookup(env(&[
+            ("TABLE_NAME", "t"),
+            ("QUEUE_URL", "q"),
+            ("SECRET_ID", "s"),
+            ("BUCKET_NAME", "b"),
+            ("CLAIM_CHECK_BYTES", "1000000"),
+        ]));
+        assert!(matches!(
+            too_big,
+            Err(ConfigError::Invalid("CLAIM_CHECK_BYTES", _))
         ));
     }
 

@@ -51,6 +51,10 @@ pub enum GatewayError {
     SecretsUnavailable(String),
     #[error("storage failed: {0}")]
     Storage(#[from] crate::store::StoreError),
+    /// A call back to the provider's API failed (fetching a finished transcript): answered
+    /// with 502 so the provider redelivers the webhook.
+    #[error("provider API failed: {0}")]
+    ProviderApi(String),
 }
 
 impl GatewayError {
@@ -71,6 +75,7 @@ impl GatewayError {
             GatewayError::SecretsUnavailable(_) | GatewayError::Storage(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
+            GatewayError::ProviderApi(_) => StatusCode::BAD_GATEWAY,
         }
     }
 
@@ -86,6 +91,7 @@ impl GatewayError {
             GatewayError::Malformed(_) => "malformed_payload",
             GatewayError::SecretsUnavailable(_) => "secrets_unavailable",
             GatewayError::Storage(_) => "storage_failed",
+            GatewayError::ProviderApi(_) => "provider_api_failed",
         }
     }
 
@@ -94,7 +100,9 @@ impl GatewayError {
         match self {
             GatewayError::Unauthorized(_) => "unauthorized",
             GatewayError::HandshakeRefused => "forbidden",
-            GatewayError::SecretsUnavailable(_) | GatewayError::Storage(_) => "unavailable",
+            GatewayError::SecretsUnavailable(_)
+            | GatewayError::Storage(_)
+            | GatewayError::ProviderApi(_) => "unavailable",
             other => other.reason(),
         }
     }
@@ -107,7 +115,7 @@ mod tests {
     #[test]
     fn statuses_follow_the_documented_contract() {
         use crate::store::StoreError;
-        let cases: [(GatewayError, u16); 10] = [
+        let cases: [(GatewayError, u16); 11] = [
             (GatewayError::HandshakeRefused, 403),
             (GatewayError::UnknownProvider, 404),
             (GatewayError::MethodNotAllowed, 405),
@@ -118,6 +126,7 @@ mod tests {
             (AuthError::NotConfigured.into(), 401),
             (GatewayError::SecretsUnavailable("down".into()), 503),
             (StoreError::Unavailable("down".into()).into(), 503),
+            (GatewayError::ProviderApi("timeout".into()), 502),
         ];
         for (err, status) in cases {
             assert_eq!(err.status().as_u16(), status, "{err}");

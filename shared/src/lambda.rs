@@ -13,7 +13,7 @@ use lambda_http::lambda_runtime::{self, LambdaEvent, service_fn};
 use std::convert::Infallible;
 use std::sync::Arc;
 
-use crate::aws::{self, DynamoStore, SecretsManagerSource, SqsQueue};
+use crate::aws::{self, DynamoStore, S3Blobs, SecretsManagerSource, SqsQueue};
 use crate::config::Config;
 use crate::error::GatewayError;
 use crate::pipeline::{Gateway, Incoming, Ports, Response, Settings};
@@ -37,6 +37,7 @@ pub async fn run(
             public_base_url: config.public_base_url.clone(),
             max_body_bytes: config.max_body_bytes,
             signature_tolerance_secs: config.signature_tolerance_secs,
+            claim_check_bytes: config.claim_check_bytes,
         },
         Ports {
             store: Arc::new(DynamoStore::new(
@@ -47,6 +48,10 @@ pub async fn run(
             queue: Arc::new(SqsQueue::new(
                 aws_sdk_sqs::Client::new(&sdk),
                 &config.queue_url,
+            )),
+            blobs: Arc::new(S3Blobs::new(
+                S3Blobs::client(&sdk, config.s3_force_path_style),
+                &config.bucket_name,
             )),
             secrets: Arc::new(SecretsManagerSource::new(
                 aws_sdk_secretsmanager::Client::new(&sdk),

@@ -3,6 +3,7 @@
 //! telemetry. Each channel function is a thin binary that registers its providers here.
 
 pub mod aws;
+pub mod blob;
 pub mod config;
 pub mod error;
 pub mod identity;

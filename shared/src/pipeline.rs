@@ -9,12 +9,13 @@ use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::OnceCell;
 
+use crate::blob::{self, BlobStore};
 use crate::error::GatewayError;
 use crate::provider::{Context, Outcome, Provider, Reply};
 use crate::request::{WebhookRequest, provider_from_path, public_url};
 use crate::schema::{Channel, Message};
 use crate::secrets::{ChannelSecrets, SecretSource};
-use crate::store::{Insert, MessageQueue, MessageStore, StoredMessage};
+use crate::store::{Insert, MessageQueue, MessageStore, Raw, StoredMessage};
 use crate::telemetry::{self, MetricSink, RequestCounts};
 
 /// An HTTP request as the transport delivered it.
@@ -54,7 +55,13 @@ pub struct Settings {
     pub public_base_url: Option<String>,
     pub max_body_bytes: usize,
     pub signature_tolerance_secs: i64,
+    /// Messages whose JSON is larger are stored and queued as claim checks.
+    pub claim_check_bytes: usize,
 }
+
+/// Request bodies larger than this are kept in the bucket rather than in the table item, so
+/// the item (message plus body) stays under DynamoDB's 400 KB.
+pub const RAW_INLINE_BYTES: usize = 160 * 1024;
 
 pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
 
@@ -62,6 +69,7 @@ pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
 pub struct Ports {
     pub store: Arc<dyn MessageStore>,
     pub queue: Arc<dyn MessageQueue>,
+    pub blobs: Arc<dyn BlobStore>,
     pub secrets: Arc<dyn SecretSource>,
     pub metrics: Arc<dyn MetricSink>,
     pub clock: Clock,
@@ -200,11 +208,15 @@ impl Gateway {
             });
         }
         let now = (self.ports.clock)();
-        provider.verify(&req, &secret, now, self.settings.signature_tolerance_secs)?;
+        provider
+            .authenticate(&req, &secret, now, self.settings.signature_tolerance_secs)
+            .await?;
         let ctx = Context {
             channel: self.channel,
             provider: provider.name(),
             received_at: now,
+            secret,
+            store: self.ports.store.clone(),
         };
         match provider.normalise(&req, &ctx).await? {
             Outcome::Reply(reply) => Ok(Handled {
@@ -226,8 +238,9 @@ impl Gateway {
     }
 
     /// Stores every message first (the answer depends only on that), then publishes the new
-    /// ones in order. A failed publication leaves the message marked pending for the redrive,
-    /// and the later messages of the request wait for it too, so order is kept.
+    /// ones in order. Content too large for the table or the queue goes to the bucket before
+    /// the message is stored. A failed publication leaves the message marked pending for the
+    /// redrive, and the later messages of the request wait for it too, so order is kept.
     async fn store_and_publish(
         &self,
         messages: Vec<Message>,
@@ -236,10 +249,18 @@ impl Gateway {
         let mut counts = RequestCounts::default();
         let mut fresh = Vec::new();
         let raw_content_type = req.content_type();
-        for message in messages {
+        let blobs = self.ports.blobs.as_ref();
+        let raw = if req.body.len() > RAW_INLINE_BYTES && !messages.is_empty() {
+            let key = blob::raw_key(self.channel, &req.body);
+            Raw::Object(blobs.put(&key, &raw_content_type, req.body.clone()).await?)
+        } else {
+            Raw::Inline(req.body.clone())
+        };
+        for mut message in messages {
+            blob::offload_attachments(blobs, &mut message).await?;
             let item = StoredMessage {
-                message,
-                raw: req.body.clone(),
+                message: blob::claim_check(blobs, message, self.settings.claim_check_bytes).await?,
+                raw: raw.clone(),
                 raw_content_type: raw_content_type.clone(),
             };
             match self.ports.store.insert(&item).await? {

@@ -8,6 +8,8 @@ use crate::error::{AuthError, GatewayError};
 use crate::request::WebhookRequest;
 use crate::schema::{self, Channel, Direction, Kind, Message, Party};
 use crate::secrets::ProviderSecret;
+use crate::store::MessageStore;
+use std::sync::Arc;
 
 /// A response the provider expects (handshakes, acknowledgements).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,11 +52,26 @@ pub enum Outcome {
 }
 
 /// What normalisers need besides the request.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Context {
     pub channel: Channel,
     pub provider: &'static str,
     pub received_at: DateTime<Utc>,
+    /// The provider's configured keys and options, for normalisers that call the provider
+    /// back (fetching a finished transcript).
+    pub secret: ProviderSecret,
+    /// For messages that arrive in pieces: see [`MessageStore::put_part`].
+    pub store: Arc<dyn MessageStore>,
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("channel", &self.channel)
+            .field("provider", &self.provider)
+            .field("received_at", &self.received_at)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Context {
@@ -92,6 +109,8 @@ impl Context {
             postback: None,
             status: None,
             transcript: None,
+            email: None,
+            claim_check: None,
         }
     }
 
@@ -132,6 +151,18 @@ pub trait Provider: Send + Sync {
         now: DateTime<Utc>,
         tolerance_secs: i64,
     ) -> Result<(), AuthError>;
+
+    /// What the pipeline calls: `verify`, after any network work the check needs first (such
+    /// as fetching a signing certificate), which providers with such checks do here.
+    async fn authenticate(
+        &self,
+        req: &WebhookRequest,
+        secret: &ProviderSecret,
+        now: DateTime<Utc>,
+        tolerance_secs: i64,
+    ) -> Result<(), AuthError> {
+        self.verify(req, secret, now, tolerance_secs)
+    }
 
     /// Turns a verified request into messages (or a reply).
     async fn normalise(&self, req: &WebhookRequest, ctx: &Context)

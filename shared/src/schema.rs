@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 /// Version of the message document. Consumers should accept any `1.x`.
-pub const SCHEMA_VERSION: &str = "1.1";
+pub const SCHEMA_VERSION: &str = "1.2";
 
 /// A normalised customer-contact event: a message, a delivery status or a call transcript.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -76,6 +76,64 @@ pub struct Message {
     /// The call transcript, present when `kind` is `transcript`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transcript: Option<Transcript>,
+    /// Since 1.2. E-mail headers and bodies, present on the e-mail channel.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<Email>,
+    /// Since 1.2. Present when the message was too large to queue whole: the fields named in
+    /// `omitted` are left out of this document, and the S3 object holds the whole message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claim_check: Option<ClaimCheck>,
+}
+
+/// Since 1.2. An object the gateway stored in its S3 bucket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ObjectRef {
+    pub bucket: String,
+    pub key: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Hex SHA-256 of the object's bytes.
+    pub sha256: String,
+}
+
+/// Since 1.2. Where the whole of a message too large for the queue is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ClaimCheck {
+    /// The whole message as JSON (`application/json`), without `claim_check`.
+    pub object: ObjectRef,
+    /// Dotted paths of the fields left out of the queued document (`text`,
+    /// `transcript.segments`, ...).
+    pub omitted: Vec<String>,
+}
+
+/// Since 1.2. An e-mail's headers and bodies. `text` carries the new text of the message,
+/// without the quoted history where it can be told apart.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Email {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    /// The `Message-ID` header, without angle brackets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<String>,
+    /// The `In-Reply-To` header's message ids, without angle brackets.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub in_reply_to: Vec<String>,
+    /// The `References` header's message ids, oldest first, without angle brackets.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub references: Vec<String>,
+    /// `To` addresses (domain lower-cased).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub to: Vec<String>,
+    /// `Cc` addresses (domain lower-cased).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cc: Vec<String>,
+    /// The whole plain-text body, quoted history included; made from the HTML part when the
+    /// e-mail has no plain-text part.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub full_text: Option<String>,
+    /// The HTML body, when the e-mail has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub html: Option<String>,
 }
 
 #[derive(
@@ -210,7 +268,7 @@ impl Party {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Attachment {
     pub kind: AttachmentKind,
     /// Since 1.1. The provider's id of the media, where it is fetched by id from the provider's
@@ -228,9 +286,18 @@ pub struct Attachment {
     /// File name, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// Since 1.2. The content, stored by the gateway in its S3 bucket, for attachments that
+    /// arrive inline (e-mail).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<ObjectRef>,
+    /// Inline bytes a provider received; the pipeline moves them to S3 (`content`) before the
+    /// message is stored, so they never reach the table or the queue.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub data: Option<bytes::Bytes>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AttachmentKind {
     Image,
@@ -240,6 +307,7 @@ pub enum AttachmentKind {
     Sticker,
     Location,
     Contact,
+    #[default]
     Other,
 }
 
@@ -289,9 +357,15 @@ pub enum DeliveryState {
 }
 
 /// A voice call's transcript.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Transcript {
     pub call_id: String,
+    /// Since 1.2. The calling number in E.164 (as given when it is not a phone number).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caller: Option<String>,
+    /// Since 1.2. The called number in E.164 (as given when it is not a phone number).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callee: Option<String>,
     /// BCP 47 language tag, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub language: Option<String>,
@@ -304,6 +378,13 @@ pub struct Transcript {
     /// Time-ordered utterances.
     #[serde(default)]
     pub segments: Vec<Segment>,
+    /// Since 1.2. The provider's summary of the call, when it made one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub summary: Option<String>,
+    /// Since 1.2. Where the provider serves the call recording (fetching may need its
+    /// credentials).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recording_url: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]

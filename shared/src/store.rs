@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-use crate::schema::{Channel, Message};
+use crate::schema::{Channel, Message, ObjectRef};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -24,8 +24,16 @@ pub struct QueueError(pub String);
 #[derive(Debug, Clone)]
 pub struct StoredMessage {
     pub message: Message,
-    pub raw: Bytes,
+    pub raw: Raw,
     pub raw_content_type: String,
+}
+
+/// The provider's request body, kept beside the message so no provider field is lost.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Raw {
+    Inline(Bytes),
+    /// Too large for the table: kept in the gateway's bucket.
+    Object(ObjectRef),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,6 +58,12 @@ pub trait MessageStore: Send + Sync {
         before: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<Message>, StoreError>;
+    /// Keeps one part of a message that arrives in pieces (a real-time transcript's
+    /// utterances) under `group`, replacing a part of the same name, so a redelivered piece
+    /// is kept once. Parts expire on their own after a few days.
+    async fn put_part(&self, group: &str, name: &str, body: &str) -> Result<(), StoreError>;
+    /// Every part kept under `group`, by name.
+    async fn parts(&self, group: &str) -> Result<BTreeMap<String, String>, StoreError>;
 }
 
 /// The channel's ordered, deduplicating queue (port).
@@ -62,6 +76,7 @@ pub trait MessageQueue: Send + Sync {
 #[derive(Default)]
 pub struct MemoryStore {
     items: Mutex<BTreeMap<String, (StoredMessage, bool)>>,
+    parts: Mutex<BTreeMap<String, BTreeMap<String, String>>>,
     /// When set, every call fails as if the service were down.
     pub down: std::sync::atomic::AtomicBool,
 }
@@ -122,6 +137,28 @@ impl MessageStore for MemoryStore {
         found.sort_by_key(|m| m.received_at);
         found.truncate(limit);
         Ok(found)
+    }
+
+    async fn put_part(&self, group: &str, name: &str, body: &str) -> Result<(), StoreError> {
+        self.check()?;
+        self.parts
+            .lock()
+            .unwrap()
+            .entry(group.to_string())
+            .or_default()
+            .insert(name.to_string(), body.to_string());
+        Ok(())
+    }
+
+    async fn parts(&self, group: &str) -> Result<BTreeMap<String, String>, StoreError> {
+        self.check()?;
+        Ok(self
+            .parts
+            .lock()
+            .unwrap()
+            .get(group)
+            .cloned()
+            .unwrap_or_default())
     }
 }
 

@@ -15,8 +15,10 @@ use sha2::{Digest, Sha256};
 
 mod chat;
 mod social;
+mod voice;
 pub use chat::*;
 pub use social::*;
+pub use voice::*;
 
 /// The public URL the SMS function is configured with (`PUBLIC_BASE_URL`) in local runs and
 /// tests, and so the URL the URL-signing providers sign.
@@ -185,7 +187,7 @@ pub fn http_event(
     })
 }
 
-fn form(pairs: &[(&str, &str)]) -> Vec<u8> {
+pub(crate) fn form(pairs: &[(&str, &str)]) -> Vec<u8> {
     serde_urlencoded::to_string(pairs)
         .expect("pairs encode")
         .into_bytes()
@@ -282,11 +284,12 @@ pub fn all_events(now: i64) -> Vec<Sample> {
     let mut samples = sms_events(now);
     samples.extend(social_events(now));
     samples.extend(chat_events(now));
+    samples.extend(voice_events(now));
     samples
 }
 
 /// The channels that have a function, and so samples.
-pub const CHANNELS: [&str; 3] = ["sms", "social", "chat"];
+pub const CHANNELS: [&str; 4] = ["sms", "social", "chat", "voice"];
 
 /// A channel's test secret, as stored in Secrets Manager.
 pub fn channel_secret(channel: &str) -> Value {
@@ -294,6 +297,7 @@ pub fn channel_secret(channel: &str) -> Value {
         "sms" => sms_secret(),
         "social" => social_secret(),
         "chat" => chat_secret(),
+        "voice" => voice_secret(),
         other => panic!("no test secret for channel {other}"),
     }
 }
@@ -699,6 +703,9 @@ pub fn never_logged() -> Vec<String> {
         "refund?",
         "jane.doe",
         "Jane.Doe",
+        // Voice: what the callers say.
+        "parcel",
+        "tracking number",
         TWILIO_AUTH_TOKEN,
         TWILIO_PREVIOUS_AUTH_TOKEN,
         VONAGE_SIGNATURE_SECRET,
@@ -717,6 +724,12 @@ pub fn never_logged() -> Vec<String> {
         LIVECHAT_SECRET_KEY,
         WEBCHAT_SECRET,
         WEBCHAT_PREVIOUS_SECRET,
+        DEEPGRAM_BASIC_CREDENTIALS,
+        DEEPGRAM_CALLBACK_SECRET,
+        RETELL_API_KEY,
+        VAPI_SECRET,
+        ASSEMBLYAI_WEBHOOK_SECRET,
+        ASSEMBLYAI_API_KEY,
     ]
     .iter()
     .map(|s| s.to_string())

@@ -4,6 +4,7 @@
 pub mod fixtures;
 pub mod local;
 pub mod proxy;
+pub mod transcripts;
 
 use fixtures::Sample;
 
@@ -32,8 +33,13 @@ pub async fn send(
     Ok((status, response.text().await?))
 }
 
+use gateway_shared::blob::{BlobStore, MemoryBlobs};
 use gateway_shared::pipeline::{Gateway, Incoming, Ports, Settings};
 use gateway_shared::provider::Provider;
+use gateway_shared::providers::{
+    assemblyai::AssemblyAi, deepgram::Deepgram, retell::Retell, twilio_voice::TwilioVoice,
+    vapi::Vapi,
+};
 use gateway_shared::providers::{
     crisp::Crisp, intercom::Intercom, line::Line, livechat::LiveChat, meta::Meta, plivo::Plivo,
     slack::Slack, sunshine::Sunshine, telegram::Telegram, telnyx::Telnyx, twilio::Twilio,
@@ -70,6 +76,14 @@ pub fn providers(channel: Channel) -> Vec<Box<dyn Provider>> {
             Box::new(LiveChat),
             Box::new(WebChat),
         ],
+        Channel::Voice => vec![
+            Box::new(TwilioVoice),
+            Box::new(Deepgram),
+            Box::new(Retell),
+            Box::new(Vapi),
+            // The stand-in transcript API, started on first use.
+            Box::new(AssemblyAi::new(transcripts::base_url())),
+        ],
         other => panic!("no function for channel {other} yet"),
     }
 }
@@ -85,6 +99,7 @@ pub fn settings(channel: Channel) -> Settings {
         public_base_url: Some(fixtures::public_base_url(channel.as_str())),
         max_body_bytes: 1024 * 1024,
         signature_tolerance_secs: 300,
+        claim_check_bytes: 200 * 1024,
     }
 }
 
@@ -92,11 +107,28 @@ pub fn sms_settings() -> Settings {
     settings(Channel::Sms)
 }
 
-/// A channel's gateway on the given adapters, with the test secrets.
+/// A channel's gateway on the given adapters and an in-memory bucket, with the test secrets.
 pub fn gateway(
     channel: Channel,
     store: Arc<dyn MessageStore>,
     queue: Arc<dyn MessageQueue>,
+    metrics: MemorySink,
+) -> Gateway {
+    gateway_with_blobs(
+        channel,
+        store,
+        queue,
+        Arc::new(MemoryBlobs::default()),
+        metrics,
+    )
+}
+
+/// A channel's gateway on the given adapters, with the test secrets.
+pub fn gateway_with_blobs(
+    channel: Channel,
+    store: Arc<dyn MessageStore>,
+    queue: Arc<dyn MessageQueue>,
+    blobs: Arc<dyn BlobStore>,
     metrics: MemorySink,
 ) -> Gateway {
     let secret = fixtures::channel_secret(channel.as_str()).to_string();
@@ -108,6 +140,7 @@ pub fn gateway(
         Ports {
             store,
             queue,
+            blobs,
             secrets: Arc::new(StaticSecrets(secrets)),
             metrics: Arc::new(metrics),
             clock: Arc::new(chrono::Utc::now),
@@ -129,17 +162,26 @@ pub struct MemoryGateway {
     pub gateway: Gateway,
     pub store: Arc<MemoryStore>,
     pub queue: Arc<MemoryQueue>,
+    pub blobs: Arc<MemoryBlobs>,
     pub metrics: MemorySink,
 }
 
 pub fn memory_gateway_for(channel: Channel) -> MemoryGateway {
     let store = Arc::new(MemoryStore::default());
     let queue = Arc::new(MemoryQueue::default());
+    let blobs = Arc::new(MemoryBlobs::default());
     let metrics = MemorySink::default();
     MemoryGateway {
-        gateway: gateway(channel, store.clone(), queue.clone(), metrics.clone()),
+        gateway: gateway_with_blobs(
+            channel,
+            store.clone(),
+            queue.clone(),
+            blobs.clone(),
+            metrics.clone(),
+        ),
         store,
         queue,
+        blobs,
         metrics,
     }
 }

@@ -35,10 +35,11 @@ pub fn endpoint_host(var: &str) -> String {
         .to_string()
 }
 
-/// A table, a FIFO queue and a secret for one channel.
+/// A table, a bucket, a FIFO queue and a secret for one channel.
 #[derive(Debug, Clone)]
 pub struct Provisioned {
     pub table: String,
+    pub bucket: String,
     pub queue_url: String,
     pub secret_id: String,
 }
@@ -46,18 +47,48 @@ pub struct Provisioned {
 pub async fn provision(
     sdk: &SdkConfig,
     table: &str,
+    bucket: &str,
     queue: &str,
     secret_id: &str,
     secret: &Value,
 ) -> Result<Provisioned, Box<dyn std::error::Error>> {
     ensure_table(sdk, table).await?;
+    ensure_bucket(sdk, bucket).await?;
     let queue_url = ensure_fifo_queue(sdk, queue).await?;
     put_secret(sdk, secret_id, secret).await?;
     Ok(Provisioned {
         table: table.into(),
+        bucket: bucket.into(),
         queue_url,
         secret_id: secret_id.into(),
     })
+}
+
+/// The S3 client the functions use locally (path-style, for moto).
+pub fn s3(sdk: &SdkConfig) -> aws_sdk_s3::Client {
+    gateway_shared::aws::S3Blobs::client(sdk, true)
+}
+
+pub async fn ensure_bucket(
+    sdk: &SdkConfig,
+    bucket: &str,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let client = s3(sdk);
+    if client.head_bucket().bucket(bucket).send().await.is_ok() {
+        return Ok(());
+    }
+    client.create_bucket().bucket(bucket).send().await?;
+    Ok(())
+}
+
+/// An object's bytes from the local bucket.
+pub async fn get_object(
+    sdk: &SdkConfig,
+    bucket: &str,
+    key: &str,
+) -> Result<Vec<u8>, Box<dyn std::error::Error>> {
+    let out = s3(sdk).get_object().bucket(bucket).key(key).send().await?;
+    Ok(out.body.collect().await?.into_bytes().to_vec())
 }
 
 pub async fn ensure_table(sdk: &SdkConfig, table: &str) -> Result<(), Box<dyn std::error::Error>> {

@@ -2,7 +2,7 @@
 //! SQS and Secrets Manager, through the same adapters the functions use. Run by
 //! `scripts/test.sh`, which starts the services; each test provisions its own table and queue.
 
-use gateway_shared::aws::{DynamoStore, SecretsManagerSource, SqsQueue};
+use gateway_shared::aws::{DynamoStore, S3Blobs, SecretsManagerSource, SqsQueue};
 use gateway_shared::pipeline::{Gateway, Ports};
 use gateway_shared::redrive;
 use gateway_shared::schema::{Channel, Kind, Message, Party};
@@ -23,7 +23,7 @@ struct Env {
 async fn env() -> Env {
     let sdk = local::sdk().await;
     let name = local::unique("it");
-    let p = local::provision(&sdk, &name, &name, &name, &fixtures::sms_secret())
+    let p = local::provision(&sdk, &name, &name, &name, &name, &fixtures::sms_secret())
         .await
         .expect("provisioned the local services");
     Env { sdk, p }
@@ -40,8 +40,20 @@ impl Env {
     fn queue(&self) -> SqsQueue {
         SqsQueue::new(aws_sdk_sqs::Client::new(&self.sdk), &self.p.queue_url)
     }
+    fn blobs(&self) -> S3Blobs {
+        S3Blobs::new(local::s3(&self.sdk), &self.p.bucket)
+    }
     fn gateway(&self, metrics: MemorySink) -> Gateway {
-        sms_gateway(Arc::new(self.store()), Arc::new(self.queue()), metrics)
+        self.gateway_for(Channel::Sms, metrics)
+    }
+    fn gateway_for(&self, channel: Channel, metrics: MemorySink) -> Gateway {
+        gateway_tests::gateway_with_blobs(
+            channel,
+            Arc::new(self.store()),
+            Arc::new(self.queue()),
+            Arc::new(self.blobs()),
+            metrics,
+        )
     }
     async fn drain(&self) -> Vec<local::Queued> {
         local::drain(&self.sdk, &self.p.queue_url)
@@ -288,6 +300,7 @@ async fn secrets_are_read_from_secrets_manager_and_a_failed_read_is_retried() {
         Ports {
             store: Arc::new(env.store()),
             queue: Arc::new(env.queue()),
+            blobs: Arc::new(env.blobs()),
             secrets: Arc::new(SecretsManagerSource::new(
                 aws_sdk_secretsmanager::Client::new(&env.sdk),
                 &secret_id,
@@ -324,6 +337,8 @@ async fn one_customer_reads_back_across_channels_in_time_order() {
         channel,
         provider,
         received_at: chrono::DateTime::from_timestamp(1_795_435_200 + secs, 0).unwrap(),
+        secret: Default::default(),
+        store: Arc::new(gateway_shared::store::MemoryStore::default()),
     };
     let message = |channel: Channel, provider: &'static str, secs: i64, id: &str| {
         let c = ctx(channel, provider, secs);
@@ -340,7 +355,7 @@ async fn one_customer_reads_back_across_channels_in_time_order() {
         m.text = Some(format!("{provider} {secs}"));
         StoredMessage {
             message: m,
-            raw: bytes::Bytes::from_static(b"{}"),
+            raw: gateway_shared::store::Raw::Inline(bytes::Bytes::from_static(b"{}")),
             raw_content_type: "application/json".into(),
         }
     };

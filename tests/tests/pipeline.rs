@@ -346,6 +346,7 @@ fn gateway_with_secrets(secrets: Value) -> (gateway_shared::pipeline::Gateway, A
         gateway_shared::pipeline::Ports {
             store: store.clone(),
             queue: Arc::new(MemoryQueue::default()),
+            blobs: Arc::new(gateway_shared::blob::MemoryBlobs::default()),
             secrets: Arc::new(StaticSecrets(
                 ChannelSecrets::from_json(&secrets.to_string()).unwrap(),
             )),

@@ -104,6 +104,7 @@ impl Provider for Crisp {
                     mime_type: text(&content["type"]),
                     size: None,
                     name: text(&content["name"]),
+                    ..Default::default()
                 });
             }
             _ => m.text = text(&data["content"]),

@@ -150,6 +150,7 @@ impl Provider for Intercom {
                 mime_type: text(&a["content_type"]),
                 size: a["filesize"].as_u64(),
                 name: text(&a["name"]),
+                ..Default::default()
             });
         }
         Ok(Outcome::Store(vec![m]))

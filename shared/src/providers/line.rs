@@ -97,6 +97,7 @@ impl Provider for Line {
                     mime_type: None,
                     size: message["fileSize"].as_u64(),
                     name: text(&message["fileName"]),
+                    ..Default::default()
                 }),
                 "location" => m.attachments.push(Attachment {
                     kind: AttachmentKind::Location,
@@ -108,6 +109,7 @@ impl Provider for Line {
                     mime_type: None,
                     size: None,
                     name: text(&message["address"]).or_else(|| text(&message["title"])),
+                    ..Default::default()
                 }),
                 "sticker" => m.attachments.push(Attachment {
                     kind: AttachmentKind::Sticker,
@@ -120,6 +122,7 @@ impl Provider for Line {
                     mime_type: None,
                     size: None,
                     name: None,
+                    ..Default::default()
                 }),
                 _ => m.text = text(&message["text"]),
             }

@@ -133,6 +133,7 @@ fn event(
             mime_type: text(&e["content_type"]),
             size: e["size"].as_u64(),
             name: text(&e["name"]),
+            ..Default::default()
         });
     } else {
         m.text = text(&e["text"]);

@@ -202,6 +202,7 @@ fn whatsapp(ctx: &Context, value: &Value, out: &mut Vec<Message>) -> Result<(), 
                     mime_type: text(&part["mime_type"]),
                     size: None,
                     name: text(&part["filename"]),
+                    ..Default::default()
                 });
             }
             "location" => m.attachments.push(Attachment {
@@ -211,6 +212,7 @@ fn whatsapp(ctx: &Context, value: &Value, out: &mut Vec<Message>) -> Result<(), 
                 mime_type: None,
                 size: None,
                 name: text(&part["name"]).or_else(|| text(&part["address"])),
+                ..Default::default()
             }),
             "contacts" => {
                 for contact in array(part) {
@@ -224,6 +226,7 @@ fn whatsapp(ctx: &Context, value: &Value, out: &mut Vec<Message>) -> Result<(), 
                         mime_type: None,
                         size: None,
                         name: text(&contact["name"]["formatted_name"]),
+                        ..Default::default()
                     });
                 }
             }
@@ -339,6 +342,7 @@ fn messaging(ctx: &Context, event: &Value) -> Result<Option<Message>, GatewayErr
                 mime_type: None,
                 size: None,
                 name: text(&attachment["title"]),
+                ..Default::default()
             });
         }
     } else if event["postback"].is_object() {

@@ -1,16 +1,22 @@
 //! Provider modules: each holds its verifier and normaliser, and nothing else knows its quirks.
 
+pub mod assemblyai;
+pub mod calls;
 pub mod crisp;
+pub mod deepgram;
 pub mod intercom;
 pub mod line;
 pub mod livechat;
 pub mod meta;
 pub mod plivo;
+pub mod retell;
 pub mod slack;
 pub mod sunshine;
 pub mod telegram;
 pub mod telnyx;
 pub mod twilio;
+pub mod twilio_voice;
+pub mod vapi;
 pub mod viber;
 pub mod vonage;
 pub mod webchat;

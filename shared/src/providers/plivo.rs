@@ -158,6 +158,7 @@ fn inbound(ctx: &Context, f: &Fields, uuid: &str, from: &str, to: &str) -> Messa
             mime_type: None,
             size: None,
             name: None,
+            ..Default::default()
         })
         .collect();
     m

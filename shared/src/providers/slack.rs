@@ -126,6 +126,7 @@ impl Provider for Slack {
                 mime_type: text(&file["mimetype"]),
                 size: file["size"].as_u64(),
                 name: text(&file["name"]),
+                ..Default::default()
             });
         }
         Ok(Outcome::Store(vec![m]))

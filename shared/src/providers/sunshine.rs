@@ -98,6 +98,7 @@ impl Provider for Sunshine {
                     mime_type: text(&content["mediaType"]),
                     size: content["mediaSize"].as_u64(),
                     name: text(&content["altText"]),
+                    ..Default::default()
                 });
             }
             out.push(m);

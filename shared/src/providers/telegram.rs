@@ -32,6 +32,7 @@ fn file(kind: AttachmentKind, value: &Value) -> Attachment {
         mime_type: text(&value["mime_type"]),
         size: value["file_size"].as_u64(),
         name: text(&value["file_name"]),
+        ..Default::default()
     }
 }
 
@@ -134,6 +135,7 @@ impl Provider for Telegram {
                 mime_type: None,
                 size: None,
                 name: None,
+                ..Default::default()
             });
         }
         if msg["contact"].is_object() {
@@ -144,6 +146,7 @@ impl Provider for Telegram {
                 mime_type: None,
                 size: None,
                 name: text(&msg["contact"]["first_name"]),
+                ..Default::default()
             });
         }
         Ok(Outcome::Store(vec![m]))

@@ -146,6 +146,7 @@ impl Provider for Telnyx {
                         mime_type: media.content_type,
                         size: media.size,
                         name: None,
+                        ..Default::default()
                     })
                     .collect();
                 m

@@ -215,6 +215,7 @@ fn inbound(
             mime_type: mime.map(str::to_string),
             size: None,
             name: None,
+            ..Default::default()
         });
     }
     if let (Some(lat), Some(lon)) = (f.get("Latitude"), f.get("Longitude")) {
@@ -225,6 +226,7 @@ fn inbound(
             mime_type: None,
             size: None,
             name: f.get("Label").map(str::to_string),
+            ..Default::default()
         });
     }
     Ok(m)

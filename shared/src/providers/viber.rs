@@ -94,6 +94,7 @@ impl Provider for Viber {
                     mime_type: None,
                     size: msg["size"].as_u64(),
                     name: text(&msg["file_name"]),
+                    ..Default::default()
                 };
                 match kind {
                     "picture" => m.attachments.push(attachment(AttachmentKind::Image)),
@@ -113,6 +114,7 @@ impl Provider for Viber {
                         mime_type: None,
                         size: None,
                         name: None,
+                        ..Default::default()
                     }),
                     "contact" => m.attachments.push(Attachment {
                         kind: AttachmentKind::Contact,
@@ -121,6 +123,7 @@ impl Provider for Viber {
                         mime_type: None,
                         size: None,
                         name: text(&msg["contact"]["name"]),
+                        ..Default::default()
                     }),
                     _ => {}
                 }

@@ -298,6 +298,7 @@ fn messages_api(ctx: &Context, body: &Value) -> Result<Message, GatewayError> {
                 mime_type: None,
                 size: None,
                 name: text("name").map(str::to_string),
+                ..Default::default()
             });
         }
         "location" => {
@@ -311,6 +312,7 @@ fn messages_api(ctx: &Context, body: &Value) -> Result<Message, GatewayError> {
                     mime_type: None,
                     size: None,
                     name: None,
+                    ..Default::default()
                 });
             }
         }

@@ -140,6 +140,7 @@ impl Provider for WebChat {
                 mime_type: a.mime_type,
                 size: a.size,
                 name: a.name,
+                ..Default::default()
             })
             .collect();
         Ok(Outcome::Store(vec![m]))

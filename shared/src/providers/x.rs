@@ -126,6 +126,7 @@ impl Provider for X {
                     mime_type: None,
                     size: None,
                     name: None,
+                    ..Default::default()
                 });
             }
             out.push(m);

@@ -3,10 +3,11 @@
 //!
 //! ```text
 //! gateway-local events [--now] [--out DIR]
-//! gateway-local provision --channel sms --table T --queue NAME --secret-id ID
+//! gateway-local provision --channel sms --table T --bucket B --queue NAME --secret-id ID
 //! gateway-local send --url sms=http://127.0.0.1:9000/lambda-url/sms [--url social=...]
 //! gateway-local redrive --table T --queue sms=URL [--queue social=URL ...]
 //! gateway-local show --table T --queue sms=URL [--queue social=URL ...]
+//! gateway-local transcript-api --port 9180   (the stand-in AssemblyAI API, until killed)
 //! ```
 
 use gateway_shared::aws::{DynamoStore, SqsQueue};
@@ -61,7 +62,10 @@ async fn main() -> ExitCode {
         Some("send") => send(&args).await,
         Some("redrive") => redrive(&args).await,
         Some("show") => show(&args).await,
-        _ => Err("usage: gateway-local events|provision|send|redrive|show [flags]".into()),
+        Some("transcript-api") => transcript_api(&args).await,
+        _ => Err(
+            "usage: gateway-local events|provision|send|redrive|show|transcript-api [flags]".into(),
+        ),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -100,12 +104,20 @@ fn events(args: &[String]) -> Result<()> {
     Ok(())
 }
 
+async fn transcript_api(args: &[String]) -> Result<()> {
+    let port = required(args, "--port")?;
+    let listener = tokio::net::TcpListener::bind(format!("127.0.0.1:{port}")).await?;
+    gateway_tests::transcripts::serve(listener).await;
+    Ok(())
+}
+
 async fn provision(args: &[String]) -> Result<()> {
     let sdk = local::sdk().await;
     let channel = required(args, "--channel")?;
     let p = local::provision(
         &sdk,
         &required(args, "--table")?,
+        &required(args, "--bucket")?,
         &required(args, "--queue")?,
         &required(args, "--secret-id")?,
         &fixtures::channel_secret(&channel),

@@ -1,0 +1,88 @@
+//! A stand-in for AssemblyAI's transcript API (`GET /v2/transcript/{id}`) on loopback, so the
+//! voice function's fetch runs over real HTTP in tests and the local run. It serves the
+//! sample transcript for the right key, 401 for a wrong key, 500 for the failing id and 404
+//! for anything else.
+
+use std::net::SocketAddr;
+use std::sync::OnceLock;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::fixtures::{
+    ASSEMBLYAI_API_KEY, ASSEMBLYAI_FAILING_ID, ASSEMBLYAI_TRANSCRIPT_ID, assemblyai_transcript,
+};
+
+/// Serves until the process ends.
+pub async fn serve(listener: TcpListener) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        tokio::spawn(answer(stream));
+    }
+}
+
+/// The base URL of a stand-in started once per process, on its own thread (so it outlives
+/// each test's runtime).
+pub fn base_url() -> &'static str {
+    static URL: OnceLock<String> = OnceLock::new();
+    URL.get_or_init(|| {
+        let std_listener =
+            std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port is free");
+        std_listener.set_nonblocking(true).expect("non-blocking");
+        let addr: SocketAddr = std_listener.local_addr().expect("bound");
+        std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime")
+                .block_on(async move {
+                    serve(TcpListener::from_std(std_listener).expect("tokio listener")).await
+                })
+        });
+        format!("http://{addr}")
+    })
+}
+
+async fn answer(mut stream: TcpStream) {
+    let mut request = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !request.windows(4).any(|w| w == b"\r\n\r\n") && request.len() < 64 * 1024 {
+        match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => request.extend_from_slice(&buf[..n]),
+        }
+    }
+    let head = String::from_utf8_lossy(&request);
+    let mut lines = head.lines();
+    let path = lines
+        .next()
+        .and_then(|line| line.split_whitespace().nth(1))
+        .unwrap_or("/")
+        .to_string();
+    let key = lines
+        .filter_map(|line| line.split_once(':'))
+        .find(|(name, _)| name.trim().eq_ignore_ascii_case("authorization"))
+        .map(|(_, value)| value.trim().to_string());
+    let (status, body) = match path.strip_prefix("/v2/transcript/") {
+        _ if key.as_deref() != Some(ASSEMBLYAI_API_KEY) => (
+            "401 Unauthorized",
+            r#"{"error":"Invalid API key"}"#.to_string(),
+        ),
+        Some(ASSEMBLYAI_TRANSCRIPT_ID) => ("200 OK", assemblyai_transcript().to_string()),
+        Some(ASSEMBLYAI_FAILING_ID) => (
+            "500 Internal Server Error",
+            r#"{"error":"Internal server error"}"#.to_string(),
+        ),
+        _ => (
+            "404 Not Found",
+            r#"{"error":"Transcript not found"}"#.to_string(),
+        ),
+    };
+    let response = format!(
+        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = stream.write_all(response.as_bytes()).await;
+    let _ = stream.shutdown().await;
+}
