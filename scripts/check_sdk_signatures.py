@@ -2,9 +2,10 @@
 """Cross-checks the gateway's signatures with the providers' official SDKs.
 
   check_sdk_signatures.py events DIR     every sample in DIR/sms, the LINE and Viber samples in
-                                         DIR/social and the Slack and web-chat samples in
-                                         DIR/chat must pass (or, for a rejected one, fail) the
-                                         provider SDK's own check
+                                         DIR/social, the Slack and web-chat samples in DIR/chat
+                                         and the Twilio and Retell samples in DIR/voice must pass
+                                         (or, for a rejected one, fail) the provider SDK's own
+                                         check
   check_sdk_signatures.py vectors FILE   writes signatures made by the SDKs for extra cases
                                          (ports, repeated fields, query strings, every Vonage
                                          method); shared/tests/sdk_vectors.rs verifies them
@@ -12,8 +13,10 @@
 SDKs: twilio (RequestValidator), plivo (signature_v3), vonage-http-client (Auth.sign_params,
 check_signature), vonage-jwt (verify_signature), telnyx (webhook _verify_signature),
 line-bot-sdk (SignatureValidator), viberbot (Api.verify_signature), slack-sdk
-(SignatureVerifier), standardwebhooks (Webhook.verify) for the web chat. Meta, X, Telegram,
-Intercom, Zendesk, Crisp and LiveChat publish no SDK that checks webhook signatures.
+(SignatureVerifier), standardwebhooks (Webhook.verify) for the web chat, retell-sdk
+(retell.lib.webhook_auth.verify; its own signer is not HMAC, so it cannot make vectors). Meta,
+X, Telegram, Intercom, Zendesk, Crisp and LiveChat publish no SDK that checks webhook
+signatures; Deepgram, Vapi and AssemblyAI send shared secrets, not signatures.
 """
 
 import base64
@@ -33,8 +36,7 @@ from viberbot import Api as ViberApi
 from viberbot.api.bot_configuration import BotConfiguration as ViberConfiguration
 from slack_sdk.signature import SignatureVerifier as SlackVerifier
 from standardwebhooks.webhooks import Webhook as StandardWebhook
-
-BASE = "https://hooks.example.com/sms"
+from retell.lib.webhook_auth import verify as retell_verify
 
 
 def body_of(event):
@@ -46,11 +48,12 @@ def form_of(body):
     return dict(parse_qsl(body.decode(), keep_blank_values=True))
 
 
-def check_event(provider, event, secrets):
+def check_event(channel, provider, event, secrets):
     """True when the provider's SDK accepts the sample's signature."""
     headers = event["headers"]
     body = body_of(event)
-    url = f"{BASE}/{provider}" + (f"?{event['rawQueryString']}" if event.get("rawQueryString") else "")
+    url = f"https://hooks.example.com/{channel}/{provider}"
+    url += f"?{event['rawQueryString']}" if event.get("rawQueryString") else ""
     if provider == "twilio":
         return RequestValidator(secrets["twilio"][0]).validate(url, form_of(body), headers["x-twilio-signature"])
     if provider == "plivo":
@@ -83,6 +86,9 @@ def check_event(provider, event, secrets):
     if provider == "slack":
         return SlackVerifier(secrets["slack"][0]).is_valid(
             body, headers["x-slack-request-timestamp"], headers["x-slack-signature"])
+    if provider == "retell":
+        # The SDK checks the timestamp against the clock: the samples are signed now.
+        return retell_verify(body.decode(), secrets["retell"][0], headers["x-retell-signature"])
     if provider == "webchat":
         for secret in secrets["webchat"]:
             try:
@@ -99,14 +105,19 @@ def events(directory):
     secrets = json.loads((root / "secrets" / "sms.json").read_text())
     secrets.update(json.loads((root / "secrets" / "social.json").read_text()))
     secrets.update(json.loads((root / "secrets" / "chat.json").read_text()))
+    voice = json.loads((root / "secrets" / "voice.json").read_text())
+    secrets["retell"] = voice["retell"]
     paths = sorted((root / "sms").glob("*.json"))
     paths += sorted(p for p in (root / "social").glob("*.json") if p.name.startswith(("line-", "viber-")))
     paths += sorted(p for p in (root / "chat").glob("*.json") if p.name.startswith(("slack-", "webchat-")))
+    paths += sorted(p for p in (root / "voice").glob("*.json") if p.name.startswith(("twilio-", "retell-")))
     checked = failed = 0
     for path in paths:
         provider = path.name.split("-", 1)[0]
         tampered = any(word in path.name for word in ("tampered", "stale", "wrong-key"))
-        accepted = check_event(provider, json.loads(path.read_text()), secrets)
+        channel = path.parent.name
+        keys = {**secrets, "twilio": voice["twilio"]} if channel == "voice" else secrets
+        accepted = check_event(channel, provider, json.loads(path.read_text()), keys)
         ok = accepted != tampered
         checked += 1
         failed += not ok

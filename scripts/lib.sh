@@ -1,7 +1,7 @@
 # Helpers shared by run-local.sh and test.sh (sourced).
 
 # The channels that have a function, in the order their local ports are assigned.
-GATEWAY_CHANNELS=(sms social chat)
+GATEWAY_CHANNELS=(sms social chat voice)
 
 # Provisions a channel's queue and secret (and the shared table and bucket) on the running
 # local services and writes its function's environment file. Prints the queue URL.
@@ -27,5 +27,24 @@ AWS_ENDPOINT_URL_SQS=$AWS_ENDPOINT_URL_SQS
 AWS_ENDPOINT_URL_S3=$AWS_ENDPOINT_URL_S3
 AWS_ENDPOINT_URL_SECRETS_MANAGER=$AWS_ENDPOINT_URL_SECRETS_MANAGER
 ENV
+  if [ "$channel" = voice ]; then
+    echo "ASSEMBLYAI_API_BASE_URL=http://127.0.0.1:$GATEWAY_TRANSCRIPT_API_PORT" >>"$env_file"
+  fi
   echo "$queue_url"
+}
+
+# The stand-in AssemblyAI transcript API the voice function fetches from locally
+# (gateway-local transcript-api), on $GATEWAY_TRANSCRIPT_API_PORT.
+start_transcript_api() {
+  "$CARGO_TARGET_DIR/debug/gateway-local" transcript-api --port "$GATEWAY_TRANSCRIPT_API_PORT" \
+    >"$GATEWAY_RUN_DIR/transcript-api.log" 2>&1 &
+  echo $! >"$GATEWAY_RUN_DIR/transcript-api.pid"
+}
+
+stop_transcript_api() {
+  local pid_file="$GATEWAY_RUN_DIR/transcript-api.pid"
+  if [ -f "$pid_file" ]; then
+    kill "$(cat "$pid_file")" 2>/dev/null || true
+    rm -f "$pid_file"
+  fi
 }

@@ -21,7 +21,8 @@ export GATEWAY_RUN_DIR="$(mktemp -d)"
 export GATEWAY_DYNAMODB_PORT="${GATEWAY_TEST_DYNAMODB_PORT:-8101}"
 export GATEWAY_MOTO_PORT="${GATEWAY_TEST_MOTO_PORT:-5101}"
 export GATEWAY_FUNCTIONS_PORT="${GATEWAY_TEST_FUNCTIONS_PORT:-9101}"
-cleanup() { scripts/functions.sh stop; scripts/services.sh stop; [ -n "${GATEWAY_KEEP_RUN_DIR:-}" ] || rm -rf "$GATEWAY_RUN_DIR"; }
+export GATEWAY_TRANSCRIPT_API_PORT="${GATEWAY_TEST_TRANSCRIPT_API_PORT:-9190}"
+cleanup() { scripts/functions.sh stop; stop_transcript_api; scripts/services.sh stop; [ -n "${GATEWAY_KEEP_RUN_DIR:-}" ] || rm -rf "$GATEWAY_RUN_DIR"; }
 trap cleanup EXIT
 
 echo "== building"
@@ -29,6 +30,7 @@ cargo build --quiet --workspace --all-targets
 echo "== local services"
 scripts/services.sh start
 source "$GATEWAY_RUN_DIR/services.env"
+start_transcript_api
 for i in "${!GATEWAY_CHANNELS[@]}"; do
   channel="${GATEWAY_CHANNELS[$i]}"
   upper=$(echo "$channel" | tr '[:lower:]' '[:upper:]')
@@ -40,6 +42,7 @@ for i in "${!GATEWAY_CHANNELS[@]}"; do
   export "GATEWAY_${upper}_LOG=$GATEWAY_RUN_DIR/functions-$channel.log"
 done
 export GATEWAY_TABLE=served-messages
+export GATEWAY_BUCKET=served-blobs
 
 echo "== provider SDK cross-checks"
 cargo run --quiet -p gateway-tests --bin gateway-local -- events --now --out "$GATEWAY_RUN_DIR/events" >/dev/null

@@ -355,7 +355,8 @@ impl MessageQueue for SqsQueue {
     /// the message id (a second send within SQS's 5-minute window is dropped by SQS).
     async fn publish(&self, message: &Message) -> Result<(), QueueError> {
         let body = serde_json::to_string(message).map_err(|e| QueueError(e.to_string()))?;
-        self.client
+        let mut send = self
+            .client
             .send_message()
             .queue_url(&self.url)
             .message_body(body)
@@ -364,14 +365,11 @@ impl MessageQueue for SqsQueue {
             .message_attributes("channel", string_attribute(message.channel.as_str()))
             .message_attributes("provider", string_attribute(&message.provider))
             .message_attributes("kind", string_attribute(message.kind.as_str()))
-            .message_attributes("schema_version", string_attribute(&message.schema_version))
-            .set_message_attributes(
-                message
-                    .claim_check
-                    .as_ref()
-                    .map(|_| HashMap::from([("claim_check".to_string(), string_attribute("s3"))])),
-            )
-            .send()
+            .message_attributes("schema_version", string_attribute(&message.schema_version));
+        if message.claim_check.is_some() {
+            send = send.message_attributes("claim_check", string_attribute("s3"));
+        }
+        send.send()
             .await
             .map_err(|e| QueueError(aws_sdk_sqs::error::DisplayErrorContext(&e).to_string()))?;
         Ok(())

@@ -13,6 +13,7 @@ use gateway_tests::local::{self, Provisioned};
 use gateway_tests::proxy::FaultProxy;
 use gateway_tests::{incoming, schema_validator, sms_gateway};
 use serde_json::Value;
+use sha2::Digest;
 use std::sync::Arc;
 
 struct Env {
@@ -376,4 +377,97 @@ async fn one_customer_reads_back_across_channels_in_time_order() {
     let texts: Vec<_> = timeline.iter().map(|m| m.text.clone().unwrap()).collect();
     assert_eq!(texts, ["twilio 10", "telnyx 20", "webchat 30"]);
     assert_eq!(timeline[2].channel, Channel::Chat);
+}
+
+#[tokio::test]
+async fn an_oversize_transcript_is_a_claim_check_whose_s3_object_holds_the_whole_message() {
+    let env = env().await;
+    let gateway = env.gateway_for(Channel::Voice, MemorySink::default());
+    let sample = fixtures::retell_long_call(now(), 3_000);
+    let response = gateway.handle(incoming(&sample)).await;
+    assert_eq!(response.status.as_u16(), 200, "{}", response.body);
+
+    let queued = env.drain().await;
+    assert_eq!(queued.len(), 1);
+    let q = &queued[0];
+    assert_eq!(q.attributes["claim_check"], "s3");
+    assert!(schema_validator().is_valid(&q.body));
+    let slim: Message = serde_json::from_value(q.body.clone()).unwrap();
+    let check = slim.claim_check.clone().expect("a claim check");
+    assert_eq!(check.object.bucket, env.p.bucket);
+    assert!(check.omitted.contains(&"transcript.segments".to_string()));
+    let object = local::get_object(&env.sdk, &check.object.bucket, &check.object.key)
+        .await
+        .expect("the claim-checked object is in S3");
+    assert_eq!(object.len() as u64, check.object.size);
+    assert_eq!(
+        hex::encode(sha2::Sha256::digest(&object)),
+        check.object.sha256
+    );
+    let whole: Message = serde_json::from_slice(&object).unwrap();
+    assert_eq!(whole.id, slim.id);
+    assert_eq!(whole.transcript.unwrap().segments.len(), 3_000);
+
+    // The table item holds the slim message and points at the raw body in S3.
+    let store = env.store();
+    let item = store.get_item(&slim.id).await.unwrap().expect("stored");
+    let raw_object = item["raw_object"].as_s().unwrap();
+    let key = raw_object
+        .strip_prefix(&format!("s3://{}/", env.p.bucket))
+        .expect("an s3 URL in the gateway's bucket");
+    let raw = local::get_object(&env.sdk, &env.p.bucket, key)
+        .await
+        .unwrap();
+    assert_eq!(raw, sample.body(), "the raw body is kept whole");
+    let stored: Message = serde_json::from_str(item["message"].as_s().unwrap()).unwrap();
+    assert_eq!(stored, slim);
+
+    // A redelivery rewrites nothing new and queues nothing.
+    assert_eq!(gateway.handle(incoming(&sample)).await.status.as_u16(), 200);
+    assert!(env.drain().await.is_empty());
+}
+
+#[tokio::test]
+async fn twilio_realtime_parts_are_kept_in_the_table_until_the_session_stops() {
+    let env = env().await;
+    let samples = fixtures::voice_events(now());
+    // Each event on a fresh gateway (a fresh Lambda instance): only the table links them.
+    for case in [
+        "realtime-started",
+        "realtime-customer",
+        "realtime-agent",
+        "realtime-customer",
+        "realtime-stopped",
+    ] {
+        let gateway = env.gateway_for(Channel::Voice, MemorySink::default());
+        let sample = find(&samples, "twilio", case);
+        assert_eq!(
+            gateway.handle(incoming(&sample)).await.status.as_u16(),
+            200,
+            "{case}"
+        );
+    }
+    let queued = env.drain().await;
+    assert_eq!(queued.len(), 1);
+    let m: Message = serde_json::from_value(queued[0].body.clone()).unwrap();
+    let t = m.transcript.unwrap();
+    assert_eq!(t.segments.len(), 2);
+    assert_eq!(
+        t.segments[0].speaker,
+        gateway_shared::schema::Speaker::Customer
+    );
+    assert_eq!(
+        t.segments[1].speaker,
+        gateway_shared::schema::Speaker::Agent
+    );
+    // The parts item is not a message: the timeline and the redrive never see it.
+    let store = env.store();
+    assert_eq!(
+        store
+            .timeline(&format!("phone:{}", fixtures::CUSTOMER_PHONE))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 }

@@ -77,6 +77,12 @@ fn committed_events_are_the_generated_samples() {
         fixtures::LIVECHAT_SECRET_KEY,
         fixtures::WEBCHAT_SECRET,
         fixtures::WEBCHAT_PREVIOUS_SECRET,
+        fixtures::DEEPGRAM_BASIC_CREDENTIALS,
+        fixtures::DEEPGRAM_CALLBACK_SECRET,
+        fixtures::RETELL_API_KEY,
+        fixtures::VAPI_SECRET,
+        fixtures::ASSEMBLYAI_WEBHOOK_SECRET,
+        fixtures::ASSEMBLYAI_API_KEY,
     ] {
         assert!(
             readme.contains(documented),

@@ -32,6 +32,32 @@ async fn the_served_channel_functions() {
         refuses_bad_requests_with_documented_statuses(channel).await;
         logs_carry_no_message_text_numbers_or_secrets(channel).await;
     }
+    an_oversize_transcript_arrives_as_a_claim_check().await;
+}
+
+async fn an_oversize_transcript_arrives_as_a_claim_check() {
+    let base = channel_var("voice", "URL");
+    let queue_url = channel_var("voice", "QUEUE_URL");
+    let sdk = local::sdk().await;
+    local::drain(&sdk, &queue_url).await.unwrap();
+    let sample = fixtures::retell_long_call(chrono::Utc::now().timestamp(), 3_000);
+    let (status, body) = send(&reqwest::Client::new(), &base, &sample).await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    let queued = local::drain(&sdk, &queue_url).await.unwrap();
+    assert_eq!(queued.len(), 1);
+    assert_eq!(queued[0].attributes["claim_check"], "s3");
+    let key = queued[0].body["claim_check"]["object"]["key"]
+        .as_str()
+        .unwrap();
+    let object = local::get_object(&sdk, &var("GATEWAY_BUCKET"), key)
+        .await
+        .expect("the served function wrote the whole message to S3");
+    let whole: serde_json::Value = serde_json::from_slice(&object).unwrap();
+    assert_eq!(whole["id"], queued[0].body["id"]);
+    assert_eq!(
+        whole["transcript"]["segments"].as_array().unwrap().len(),
+        3_000
+    );
 }
 
 async fn answers_every_sample_and_queues_exactly_the_valid_ones(channel: &str) {

@@ -257,32 +257,10 @@ async fn non_transcript_events_are_acknowledged_and_not_stored() {
     }
 }
 
-/// A Retell call of `turns` turns, signed now.
-fn long_retell_call(turns: usize) -> Sample {
-    let at = now();
-    let mut body: serde_json::Value =
-        serde_json::from_slice(&find(&voice_events(at), "retell", "call-analyzed").body()).unwrap();
-    let mut turn = body["call"]["transcript_object"][1].clone();
-    // First and last word only: the timings, without the body outgrowing MAX_BODY_BYTES.
-    let words = turn["words"].as_array().unwrap().clone();
-    turn["words"] = serde_json::json!([words[0], words[words.len() - 1]]);
-    body["call"]["transcript_object"] = serde_json::Value::Array(vec![turn; turns]);
-    body["call"]["call_id"] = serde_json::json!("long-call-0001");
-    let bytes = body.to_string();
-    let mut sample = find(&voice_events(at), "retell", "call-analyzed");
-    sample.event["body"] = serde_json::json!(bytes);
-    sample.event["headers"]["x-retell-signature"] = serde_json::json!(fixtures::retell_signature(
-        fixtures::RETELL_API_KEY,
-        bytes.as_bytes(),
-        at * 1000
-    ));
-    sample
-}
-
 #[tokio::test]
 async fn an_oversize_transcript_is_queued_as_a_claim_check_on_the_whole_message() {
     let g = memory_gateway_for(Channel::Voice);
-    let sample = long_retell_call(3_000);
+    let sample = fixtures::retell_long_call(now(), 3_000);
     assert!(
         sample.body().len() > 300 * 1024,
         "larger than SQS and DynamoDB allow"

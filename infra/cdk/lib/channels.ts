@@ -8,6 +8,10 @@ export interface Channel {
   readonly description: string;
   /** Providers served at /<name>/<provider>: each gets a webhook URL output. */
   readonly providers: string[];
+  /** HTTP methods its providers use. */
+  readonly methods: string[];
+  /** Channel-specific settings: a stack parameter each, passed as an environment variable. */
+  readonly settings?: { parameter: string; env: string; default: string; description: string }[];
 }
 
 export const CHANNELS: Channel[] = [
@@ -16,17 +20,34 @@ export const CHANNELS: Channel[] = [
     id: 'Sms',
     description: 'SMS webhooks (Twilio, Vonage, Telnyx, Plivo).',
     providers: ['twilio', 'vonage', 'telnyx', 'plivo'],
+    methods: ['POST', 'GET'],
   },
   {
     name: 'social',
     id: 'Social',
     description: 'social webhooks (Meta, X, LINE, Viber, Telegram).',
     providers: ['meta', 'x', 'line', 'viber', 'telegram'],
+    methods: ['POST', 'GET'],
   },
   {
     name: 'chat',
     id: 'Chat',
     description: 'chat webhooks (Slack, Intercom, Zendesk, Sunshine Conversations, Crisp, LiveChat, web chat).',
     providers: ['slack', 'intercom', 'zendesk', 'sunshine', 'crisp', 'livechat', 'webchat'],
+    methods: ['POST', 'GET'],
+  },
+  {
+    name: 'voice',
+    id: 'Voice',
+    description: 'voice transcript webhooks (Twilio, Deepgram, Retell, Vapi, AssemblyAI).',
+    providers: ['twilio', 'deepgram', 'retell', 'vapi', 'assemblyai'],
+    // Deepgram can call back with PUT (callback_method=put).
+    methods: ['POST', 'PUT'],
+    settings: [{
+      parameter: 'AssemblyAiApiBaseUrl',
+      env: 'ASSEMBLYAI_API_BASE_URL',
+      default: 'https://api.assemblyai.com',
+      description: 'Where finished AssemblyAI transcripts are fetched (https://api.eu.assemblyai.com for EU jobs).',
+    }],
   },
 ];

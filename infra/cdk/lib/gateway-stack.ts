@@ -15,6 +15,7 @@ import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secrets from 'aws-cdk-lib/aws-secretsmanager';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { RustFunction } from 'cargo-lambda-cdk';
@@ -85,6 +86,31 @@ export class GatewayStack extends Stack {
       indexName: 'pending',
       partitionKey: { name: 'pending', type: dynamodb.AttributeType.STRING },
       sortKey: { name: 'received_at', type: dynamodb.AttributeType.STRING },
+    });
+
+    // Claim checks, inline attachments and oversize raw bodies; expires like the table's items.
+    const hasRetention = new CfnCondition(this, 'HasRetention', {
+      expression: Fn.conditionNot(Fn.conditionEquals(retentionDays.valueAsNumber, 0)),
+    });
+    const blobs = new s3.Bucket(this, 'BlobsBucket', {
+      encryption: s3.BucketEncryption.S3_MANAGED,
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      enforceSSL: true,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    (blobs.node.defaultChild as s3.CfnBucket).lifecycleConfiguration = {
+      rules: [
+        { id: 'abort-incomplete-uploads', status: 'Enabled', abortIncompleteMultipartUpload: { daysAfterInitiation: 1 } },
+        {
+          id: 'expire-with-the-table',
+          status: Fn.conditionIf(hasRetention.logicalId, 'Enabled', 'Disabled').toString(),
+          expirationInDays: Fn.conditionIf(hasRetention.logicalId, retentionDays.valueAsNumber, 1) as unknown as number,
+        },
+      ],
+    };
+    Validations.of(blobs).acknowledge({
+      id: 'AwsSolutions-S1',
+      reason: 'Only the gateway functions write here, under per-channel prefixes; CloudTrail data events are the audit trail for consumers\' reads.',
     });
 
     const api = new apigw.HttpApi(this, 'HttpApi', { createDefaultStage: false });
@@ -163,6 +189,10 @@ export class GatewayStack extends Stack {
           SECRET_ID: secret.secretArn,
           PUBLIC_BASE_URL: baseUrl(`/${channel.name}`),
           RETENTION_DAYS: retentionDays.valueAsString,
+          BUCKET_NAME: blobs.bucketName,
+          ...Object.fromEntries((channel.settings ?? []).map((s) => [s.env, new CfnParameter(this, s.parameter, {
+            type: 'String', default: s.default, description: s.description,
+          }).valueAsString])),
         },
       });
       Tags.of(fn).add('binary', channel.name);
@@ -173,11 +203,18 @@ export class GatewayStack extends Stack {
       fn.addToRolePolicy(new iam.PolicyStatement({
         actions: ['secretsmanager:GetSecretValue'], resources: [secret.secretArn],
       }));
+      fn.addToRolePolicy(new iam.PolicyStatement({
+        actions: ['s3:PutObject'], resources: [blobs.arnForObjects(`${channel.name}/*`)],
+      }));
+      Validations.of(fn).acknowledge({
+        id: `AwsSolutions-IAM5[Resource::<${Stack.of(this).getLogicalId(blobs.node.defaultChild as s3.CfnBucket)}.Arn>/${channel.name}/*]`,
+        reason: 'Object keys are message ids, unknown in advance; the grant is PutObject under the channel\'s own prefix only.',
+      });
       acknowledgeLambdaBasics(fn);
 
       const routes = api.addRoutes({
         path: `/${channel.name}/{provider}`,
-        methods: [apigw.HttpMethod.POST, apigw.HttpMethod.GET],
+        methods: channel.methods.map((m) => m as apigw.HttpMethod),
         integration: new HttpLambdaIntegration(`${channel.id}Integration`, fn),
       });
       for (const route of routes) {
@@ -285,6 +322,10 @@ export class GatewayStack extends Stack {
 
     new CfnOutput(this, 'HttpApiUrl', { value: apiUrl });
     new CfnOutput(this, 'MessagesTableName', { value: table.tableName });
+    new CfnOutput(this, 'BlobsBucketName', {
+      description: 'Claim-checked messages (<channel>/messages/), e-mail attachments and oversize raw bodies.',
+      value: blobs.bucketName,
+    });
   }
 }
 

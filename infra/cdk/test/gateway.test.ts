@@ -64,9 +64,10 @@ for (const channel of CHANNELS) {
     assert.deepEqual(fn.ReservedConcurrentExecutions, { Ref: `${channel.id}ReservedConcurrency` });
     assert.deepEqual(
       Object.keys(fn.Environment.Variables).sort(),
-      ['PUBLIC_BASE_URL', 'QUEUE_URL', 'RETENTION_DAYS', 'SECRET_ID', 'TABLE_NAME'],
+      ['BUCKET_NAME', 'PUBLIC_BASE_URL', 'QUEUE_URL', 'RETENTION_DAYS', 'SECRET_ID', 'TABLE_NAME',
+        ...(channel.settings ?? []).map((s) => s.env)].sort(),
     );
-    for (const method of ['POST', 'GET']) {
+    for (const method of channel.methods) {
       template.hasResourceProperties('AWS::ApiGatewayV2::Route', { RouteKey: `${method} /${channel.name}/{provider}` });
     }
     template.hasResourceProperties('AWS::SQS::Queue', {
@@ -115,10 +116,12 @@ for (const channel of CHANNELS) {
       Properties: { Name: { 'Fn::Join': ['', [{ Ref: 'AWS::StackName' }, `/${channel.name}`]] } },
     }));
     const [table] = Object.keys(template.findResources('AWS::DynamoDB::Table'));
+    const [bucket] = Object.keys(template.findResources('AWS::S3::Bucket'));
     assert.deepEqual(granted, [
       [['dynamodb:PutItem', 'dynamodb:UpdateItem'], JSON.stringify({ 'Fn::GetAtt': [table, 'Arn'] })],
       ['sqs:SendMessage', JSON.stringify({ 'Fn::GetAtt': [queue, 'Arn'] })],
       ['secretsmanager:GetSecretValue', JSON.stringify({ Ref: secret })],
+      ['s3:PutObject', JSON.stringify({ 'Fn::Join': ['', [{ 'Fn::GetAtt': [bucket, 'Arn'] }, `/${channel.name}/*`]] })],
     ]);
   });
 }
@@ -145,4 +148,29 @@ test('shared: table with indexes, TTL and point-in-time recovery; redrive every 
     StageName: '$default',
     AccessLogSettings: { DestinationArn: Match.anyValue(), Format: Match.anyValue() },
   });
+});
+
+test('shared: the claim-check bucket is private, encrypted, SSL-only and expires with the table', () => {
+  const { template } = synth();
+  template.hasResourceProperties('AWS::S3::Bucket', {
+    BucketEncryption: {
+      ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }],
+    },
+    PublicAccessBlockConfiguration: {
+      BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true,
+    },
+    LifecycleConfiguration: {
+      Rules: Match.arrayWith([
+        Match.objectLike({ Id: 'expire-with-the-table', ExpirationInDays: { 'Fn::If': ['HasRetention', { Ref: 'RetentionDays' }, 1] } }),
+      ]),
+    },
+  });
+  template.hasResourceProperties('AWS::S3::BucketPolicy', {
+    PolicyDocument: {
+      Statement: Match.arrayWith([
+        Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+      ]),
+    },
+  });
+  template.hasOutput('BlobsBucketName', {});
 });
