@@ -3,7 +3,8 @@
 
   check_sdk_signatures.py events DIR     every sample in DIR/sms, the LINE and Viber samples in
                                          DIR/social, the Slack and web-chat samples in DIR/chat
-                                         and the Twilio and Retell samples in DIR/voice must pass
+                                         the Twilio and Retell samples in DIR/voice and the
+                                         SendGrid samples in DIR/email must pass
                                          (or, for a rejected one, fail) the provider SDK's own
                                          check
   check_sdk_signatures.py vectors FILE   writes signatures made by the SDKs for extra cases
@@ -14,7 +15,8 @@ SDKs: twilio (RequestValidator), plivo (signature_v3), vonage-http-client (Auth.
 check_signature), vonage-jwt (verify_signature), telnyx (webhook _verify_signature),
 line-bot-sdk (SignatureValidator), viberbot (Api.verify_signature), slack-sdk
 (SignatureVerifier), standardwebhooks (Webhook.verify) for the web chat, retell-sdk
-(retell.lib.webhook_auth.verify; its own signer is not HMAC, so it cannot make vectors). Meta,
+(retell.lib.webhook_auth.verify; its own signer is not HMAC, so it cannot make vectors),
+sendgrid (EventWebhook.verify_signature, the security policy's ECDSA check). Meta,
 X, Telegram, Intercom, Zendesk, Crisp and LiveChat publish no SDK that checks webhook
 signatures; Deepgram, Vapi and AssemblyAI send shared secrets, not signatures.
 """
@@ -37,6 +39,7 @@ from viberbot.api.bot_configuration import BotConfiguration as ViberConfiguratio
 from slack_sdk.signature import SignatureVerifier as SlackVerifier
 from standardwebhooks.webhooks import Webhook as StandardWebhook
 from retell.lib.webhook_auth import verify as retell_verify
+from sendgrid.helpers.eventwebhook import EventWebhook
 
 
 def body_of(event):
@@ -89,6 +92,13 @@ def check_event(channel, provider, event, secrets):
     if provider == "retell":
         # The SDK checks the timestamp against the clock: the samples are signed now.
         return retell_verify(body.decode(), secrets["retell"][0], headers["x-retell-signature"])
+    if provider == "sendgrid":
+        # The SDK hashes text: the samples' bodies (attachments included) are UTF-8.
+        hook = EventWebhook()
+        key = hook.convert_public_key_to_ecdsa(secrets["sendgrid"]["public_key"])
+        return hook.verify_signature(
+            body.decode(), headers["x-twilio-email-event-webhook-signature"],
+            headers["x-twilio-email-event-webhook-timestamp"], key)
     if provider == "webchat":
         for secret in secrets["webchat"]:
             try:
@@ -107,10 +117,15 @@ def events(directory):
     secrets.update(json.loads((root / "secrets" / "chat.json").read_text()))
     voice = json.loads((root / "secrets" / "voice.json").read_text())
     secrets["retell"] = voice["retell"]
+    secrets["sendgrid"] = json.loads((root / "secrets" / "email.json").read_text())["sendgrid"]
     paths = sorted((root / "sms").glob("*.json"))
     paths += sorted(p for p in (root / "social").glob("*.json") if p.name.startswith(("line-", "viber-")))
     paths += sorted(p for p in (root / "chat").glob("*.json") if p.name.startswith(("slack-", "webchat-")))
     paths += sorted(p for p in (root / "voice").glob("*.json") if p.name.startswith(("twilio-", "retell-")))
+    # These two are signed correctly: their faults are the Basic auth and the age, which the
+    # SDK does not check.
+    paths += sorted(p for p in (root / "email").glob("sendgrid-*.json")
+                    if not p.name.endswith(("wrong-password.json", "stale.json")))
     checked = failed = 0
     for path in paths:
         provider = path.name.split("-", 1)[0]

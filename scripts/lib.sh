@@ -1,7 +1,7 @@
 # Helpers shared by run-local.sh and test.sh (sourced).
 
 # The channels that have a function, in the order their local ports are assigned.
-GATEWAY_CHANNELS=(sms social chat voice)
+GATEWAY_CHANNELS=(sms social chat voice email)
 
 # Provisions a channel's queue and secret (and the shared table and bucket) on the running
 # local services and writes its function's environment file. Prints the queue URL.
@@ -27,22 +27,26 @@ AWS_ENDPOINT_URL_SQS=$AWS_ENDPOINT_URL_SQS
 AWS_ENDPOINT_URL_S3=$AWS_ENDPOINT_URL_S3
 AWS_ENDPOINT_URL_SECRETS_MANAGER=$AWS_ENDPOINT_URL_SECRETS_MANAGER
 ENV
-  if [ "$channel" = voice ]; then
-    echo "ASSEMBLYAI_API_BASE_URL=http://127.0.0.1:$GATEWAY_TRANSCRIPT_API_PORT" >>"$env_file"
-  fi
+  case "$channel" in
+    voice) echo "ASSEMBLYAI_API_BASE_URL=http://127.0.0.1:$GATEWAY_STANDIN_PORT" >>"$env_file" ;;
+    # Honoured by debug builds only: SNS certificates from the stand-in.
+    email) echo "LOCAL_SNS_CERT_BASE_URL=http://127.0.0.1:$GATEWAY_STANDIN_PORT/sns/" >>"$env_file" ;;
+  esac
   echo "$queue_url"
 }
 
-# The stand-in AssemblyAI transcript API the voice function fetches from locally
-# (gateway-local transcript-api), on $GATEWAY_TRANSCRIPT_API_PORT.
-start_transcript_api() {
-  "$CARGO_TARGET_DIR/debug/gateway-local" transcript-api --port "$GATEWAY_TRANSCRIPT_API_PORT" \
-    >"$GATEWAY_RUN_DIR/transcript-api.log" 2>&1 &
-  echo $! >"$GATEWAY_RUN_DIR/transcript-api.pid"
+# The stand-in provider endpoints the functions call back locally (AssemblyAI's transcript
+# API, SNS's certificate and subscription confirmation: gateway-local standins), on
+# $GATEWAY_STANDIN_PORT; GATEWAY_STANDIN_URL tells the tests and the sender where they are.
+start_standins() {
+  export GATEWAY_STANDIN_URL="http://127.0.0.1:$GATEWAY_STANDIN_PORT"
+  "$CARGO_TARGET_DIR/debug/gateway-local" standins --port "$GATEWAY_STANDIN_PORT" \
+    >"$GATEWAY_RUN_DIR/standins.log" 2>&1 &
+  echo $! >"$GATEWAY_RUN_DIR/standins.pid"
 }
 
-stop_transcript_api() {
-  local pid_file="$GATEWAY_RUN_DIR/transcript-api.pid"
+stop_standins() {
+  local pid_file="$GATEWAY_RUN_DIR/standins.pid"
   if [ -f "$pid_file" ]; then
     kill "$(cat "$pid_file")" 2>/dev/null || true
     rm -f "$pid_file"

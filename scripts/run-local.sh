@@ -13,8 +13,8 @@ source scripts/lib.sh
 export GATEWAY_RUN_DIR="${GATEWAY_RUN_DIR:-$PWD/.local}"
 base_port="${GATEWAY_FUNCTIONS_PORT:-9000}"
 keep=false; [ "${1:-}" = "--keep" ] && keep=true
-export GATEWAY_TRANSCRIPT_API_PORT="${GATEWAY_TRANSCRIPT_API_PORT:-9180}"
-cleanup() { scripts/functions.sh stop; stop_transcript_api; scripts/services.sh stop; }
+export GATEWAY_STANDIN_PORT="${GATEWAY_STANDIN_PORT:-9180}"
+cleanup() { scripts/functions.sh stop; stop_standins; scripts/services.sh stop; }
 $keep || trap cleanup EXIT
 
 echo "== building"
@@ -22,8 +22,8 @@ cargo build --quiet $(printf -- '-p %s ' "${GATEWAY_CHANNELS[@]}") -p gateway-te
 echo "== starting DynamoDB Local and moto"
 scripts/services.sh start
 source "$GATEWAY_RUN_DIR/services.env"
-echo "== starting the stand-in AssemblyAI transcript API on :$GATEWAY_TRANSCRIPT_API_PORT"
-start_transcript_api
+echo "== starting the stand-in provider endpoints (AssemblyAI, SNS) on :$GATEWAY_STANDIN_PORT"
+start_standins
 urls=(); queues=()
 for i in "${!GATEWAY_CHANNELS[@]}"; do
   channel="${GATEWAY_CHANNELS[$i]}"
@@ -44,5 +44,5 @@ gateway_local show --table gateway-messages "${queues[@]}"
 if $keep; then
   echo
   echo "Still running: functions at ${urls[*]}; endpoints in $GATEWAY_RUN_DIR/services.env."
-  echo "Stop with: scripts/functions.sh stop && scripts/services.sh stop && kill \$(cat $GATEWAY_RUN_DIR/transcript-api.pid)"
+  echo "Stop with: scripts/functions.sh stop && scripts/services.sh stop && kill \$(cat $GATEWAY_RUN_DIR/standins.pid)"
 fi

@@ -21,8 +21,8 @@ export GATEWAY_RUN_DIR="$(mktemp -d)"
 export GATEWAY_DYNAMODB_PORT="${GATEWAY_TEST_DYNAMODB_PORT:-8101}"
 export GATEWAY_MOTO_PORT="${GATEWAY_TEST_MOTO_PORT:-5101}"
 export GATEWAY_FUNCTIONS_PORT="${GATEWAY_TEST_FUNCTIONS_PORT:-9101}"
-export GATEWAY_TRANSCRIPT_API_PORT="${GATEWAY_TEST_TRANSCRIPT_API_PORT:-9190}"
-cleanup() { scripts/functions.sh stop; stop_transcript_api; scripts/services.sh stop; [ -n "${GATEWAY_KEEP_RUN_DIR:-}" ] || rm -rf "$GATEWAY_RUN_DIR"; }
+export GATEWAY_STANDIN_PORT="${GATEWAY_TEST_STANDIN_PORT:-9190}"
+cleanup() { scripts/functions.sh stop; stop_standins; scripts/services.sh stop; [ -n "${GATEWAY_KEEP_RUN_DIR:-}" ] || rm -rf "$GATEWAY_RUN_DIR"; }
 trap cleanup EXIT
 
 echo "== building"
@@ -30,7 +30,7 @@ cargo build --quiet --workspace --all-targets
 echo "== local services"
 scripts/services.sh start
 source "$GATEWAY_RUN_DIR/services.env"
-start_transcript_api
+start_standins
 for i in "${!GATEWAY_CHANNELS[@]}"; do
   channel="${GATEWAY_CHANNELS[$i]}"
   upper=$(echo "$channel" | tr '[:lower:]' '[:upper:]')

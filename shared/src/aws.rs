@@ -256,6 +256,34 @@ impl MessageStore for DynamoStore {
         Ok(())
     }
 
+    async fn bind_once(&self, key: &str, value: &str, ttl_secs: i64) -> Result<bool, StoreError> {
+        let expires = chrono::Utc::now().timestamp() + ttl_secs;
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("id", AttributeValue::S(format!("bind#{key}")))
+            .item("bound", AttributeValue::S(value.to_string()))
+            .item("expires_at", AttributeValue::N(expires.to_string()))
+            .condition_expression("attribute_not_exists(id) OR bound = :v")
+            .expression_attribute_values(":v", AttributeValue::S(value.to_string()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(err)
+                if err
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(err) => Err(StoreError::Unavailable(
+                DisplayErrorContext(&err).to_string(),
+            )),
+        }
+    }
+
     async fn parts(
         &self,
         group: &str,

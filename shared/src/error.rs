@@ -15,6 +15,9 @@ pub enum AuthError {
     Stale,
     #[error("provider secret not configured")]
     NotConfigured,
+    /// A signed token seen before with another body (schemes that do not sign the body).
+    #[error("token replayed with another body")]
+    Replayed,
 }
 
 impl AuthError {
@@ -24,6 +27,7 @@ impl AuthError {
             AuthError::Invalid => "signature_invalid",
             AuthError::Stale => "timestamp_stale",
             AuthError::NotConfigured => "not_configured",
+            AuthError::Replayed => "token_replayed",
         }
     }
 }

@@ -152,16 +152,17 @@ pub trait Provider: Send + Sync {
         tolerance_secs: i64,
     ) -> Result<(), AuthError>;
 
-    /// What the pipeline calls: `verify`, after any network work the check needs first (such
-    /// as fetching a signing certificate), which providers with such checks do here.
+    /// What the pipeline calls: `verify`, after any work the check needs first (fetching a
+    /// signing certificate, parsing a multipart body), which providers with such checks do
+    /// here. A failure to fetch is a `GatewayError` other than `Unauthorized` (a 5xx).
     async fn authenticate(
         &self,
         req: &WebhookRequest,
         secret: &ProviderSecret,
         now: DateTime<Utc>,
         tolerance_secs: i64,
-    ) -> Result<(), AuthError> {
-        self.verify(req, secret, now, tolerance_secs)
+    ) -> Result<(), GatewayError> {
+        Ok(self.verify(req, secret, now, tolerance_secs)?)
     }
 
     /// Turns a verified request into messages (or a reply).

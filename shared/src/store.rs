@@ -64,6 +64,9 @@ pub trait MessageStore: Send + Sync {
     async fn put_part(&self, group: &str, name: &str, body: &str) -> Result<(), StoreError>;
     /// Every part kept under `group`, by name.
     async fn parts(&self, group: &str) -> Result<BTreeMap<String, String>, StoreError>;
+    /// Binds `key` to `value` the first time `key` is seen, atomically, for `ttl_secs`. True
+    /// when `key` is new or already bound to this same `value`; false when bound to another.
+    async fn bind_once(&self, key: &str, value: &str, ttl_secs: i64) -> Result<bool, StoreError>;
 }
 
 /// The channel's ordered, deduplicating queue (port).
@@ -77,6 +80,7 @@ pub trait MessageQueue: Send + Sync {
 pub struct MemoryStore {
     items: Mutex<BTreeMap<String, (StoredMessage, bool)>>,
     parts: Mutex<BTreeMap<String, BTreeMap<String, String>>>,
+    bindings: Mutex<BTreeMap<String, String>>,
     /// When set, every call fails as if the service were down.
     pub down: std::sync::atomic::AtomicBool,
 }
@@ -148,6 +152,15 @@ impl MessageStore for MemoryStore {
             .or_default()
             .insert(name.to_string(), body.to_string());
         Ok(())
+    }
+
+    async fn bind_once(&self, key: &str, value: &str, _ttl_secs: i64) -> Result<bool, StoreError> {
+        self.check()?;
+        let mut bindings = self.bindings.lock().unwrap();
+        let bound = bindings
+            .entry(key.to_string())
+            .or_insert_with(|| value.to_string());
+        Ok(bound == value)
     }
 
     async fn parts(&self, group: &str) -> Result<BTreeMap<String, String>, StoreError> {

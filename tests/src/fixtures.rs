@@ -14,9 +14,11 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 mod chat;
+mod email;
 mod social;
 mod voice;
 pub use chat::*;
+pub use email::*;
 pub use social::*;
 pub use voice::*;
 
@@ -266,7 +268,7 @@ pub fn plivo_signature(token: &str, url: &str, params: &[(&str, &str)], nonce: &
 }
 
 /// Replaces the first occurrence of `from` in the body after signing: a tampered request.
-pub(crate) fn tamper(mut sample: Sample, from: &str, to: &str) -> Sample {
+pub fn tamper(mut sample: Sample, from: &str, to: &str) -> Sample {
     let body = sample.body();
     let text = String::from_utf8(body).expect("samples are UTF-8");
     assert!(text.contains(from), "tamper target present");
@@ -279,17 +281,25 @@ pub(crate) fn tamper(mut sample: Sample, from: &str, to: &str) -> Sample {
     sample
 }
 
-/// Every sample of every channel, signed as of `now` (Unix seconds).
+/// Every sample of every channel, signed as of `now` (Unix seconds), pointing at the
+/// stand-ins this process uses (`crate::standins::url`).
 pub fn all_events(now: i64) -> Vec<Sample> {
+    all_events_at(now, &crate::standins::url())
+}
+
+/// Every sample, signed as of `now`, with the stand-ins at `standin` (the committed samples:
+/// [`COMMITTED_STANDIN_URL`]).
+pub fn all_events_at(now: i64, standin: &str) -> Vec<Sample> {
     let mut samples = sms_events(now);
     samples.extend(social_events(now));
     samples.extend(chat_events(now));
     samples.extend(voice_events(now));
+    samples.extend(email_events(now, standin));
     samples
 }
 
 /// The channels that have a function, and so samples.
-pub const CHANNELS: [&str; 4] = ["sms", "social", "chat", "voice"];
+pub const CHANNELS: [&str; 5] = ["sms", "social", "chat", "voice", "email"];
 
 /// A channel's test secret, as stored in Secrets Manager.
 pub fn channel_secret(channel: &str) -> Value {
@@ -298,6 +308,7 @@ pub fn channel_secret(channel: &str) -> Value {
         "social" => social_secret(),
         "chat" => chat_secret(),
         "voice" => voice_secret(),
+        "email" => email_secret(),
         other => panic!("no test secret for channel {other}"),
     }
 }
@@ -703,6 +714,8 @@ pub fn never_logged() -> Vec<String> {
         "refund?",
         "jane.doe",
         "Jane.Doe",
+        // E-mail: the replies' text.
+        "tracking link",
         // Voice: what the callers say.
         "parcel",
         "tracking number",
@@ -730,6 +743,9 @@ pub fn never_logged() -> Vec<String> {
         VAPI_SECRET,
         ASSEMBLYAI_WEBHOOK_SECRET,
         ASSEMBLYAI_API_KEY,
+        MAILGUN_SIGNING_KEY,
+        SENDGRID_BASIC_CREDENTIALS,
+        POSTMARK_BASIC_CREDENTIALS,
     ]
     .iter()
     .map(|s| s.to_string())

@@ -4,7 +4,7 @@
 pub mod fixtures;
 pub mod local;
 pub mod proxy;
-pub mod transcripts;
+pub mod standins;
 
 use fixtures::Sample;
 
@@ -45,6 +45,12 @@ use gateway_shared::providers::{
     slack::Slack, sunshine::Sunshine, telegram::Telegram, telnyx::Telnyx, twilio::Twilio,
     viber::Viber, vonage::Vonage, webchat::WebChat, x::X, zendesk::Zendesk,
 };
+use gateway_shared::providers::{
+    mailgun::Mailgun,
+    postmark::Postmark,
+    sendgrid::SendGrid,
+    ses::{CertPolicy, Ses},
+};
 use gateway_shared::schema::Channel;
 use gateway_shared::secrets::{ChannelSecrets, StaticSecrets};
 use gateway_shared::store::{MemoryQueue, MemoryStore, MessageQueue, MessageStore};
@@ -82,9 +88,19 @@ pub fn providers(channel: Channel) -> Vec<Box<dyn Provider>> {
             Box::new(Retell),
             Box::new(Vapi),
             // The stand-in transcript API, started on first use.
-            Box::new(AssemblyAi::new(transcripts::base_url())),
+            Box::new(AssemblyAi::new(standins::url())),
         ],
-        other => panic!("no function for channel {other} yet"),
+        Channel::Email => vec![
+            Box::new(Mailgun),
+            Box::new(SendGrid),
+            Box::new(Postmark),
+            // Certificates from the stand-in, as the debug build does with
+            // LOCAL_SNS_CERT_BASE_URL.
+            Box::new(Ses::new(CertPolicy::Prefix(format!(
+                "{}/sns/",
+                standins::url()
+            )))),
+        ],
     }
 }
 

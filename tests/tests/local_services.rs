@@ -471,3 +471,52 @@ async fn twilio_realtime_parts_are_kept_in_the_table_until_the_session_stops() {
         1
     );
 }
+
+#[tokio::test]
+async fn email_attachments_land_in_s3_and_mailgun_tokens_bind_in_the_table() {
+    let env = env().await;
+    let gateway = env.gateway_for(Channel::Email, MemorySink::default());
+    let samples = fixtures::email_events(now(), &gateway_tests::standins::url());
+
+    let with_pdf = find(&samples, "sendgrid", "parsed-attachment");
+    assert_eq!(
+        gateway.handle(incoming(&with_pdf)).await.status.as_u16(),
+        200
+    );
+    let queued = env.drain().await;
+    assert_eq!(queued.len(), 1);
+    let m: Message = serde_json::from_value(queued[0].body.clone()).unwrap();
+    let content = m.attachments[0].content.clone().expect("a reference");
+    let pdf = local::get_object(&env.sdk, &content.bucket, &content.key)
+        .await
+        .expect("the attachment is in S3");
+    assert_eq!(pdf, fixtures::receipt(4096));
+    assert_eq!(hex::encode(sha2::Sha256::digest(&pdf)), content.sha256);
+
+    // A Mailgun token is bound to its body in DynamoDB: a fresh instance (another gateway)
+    // still refuses the token on another body.
+    let original = find(&samples, "mailgun", "form-text");
+    assert_eq!(
+        gateway.handle(incoming(&original)).await.status.as_u16(),
+        200
+    );
+    let other_instance = env.gateway_for(Channel::Email, MemorySink::default());
+    let forged = fixtures::tamper(original.clone(), "4411", "9999");
+    assert_eq!(
+        other_instance
+            .handle(incoming(&forged))
+            .await
+            .status
+            .as_u16(),
+        401
+    );
+    assert_eq!(
+        other_instance
+            .handle(incoming(&original))
+            .await
+            .status
+            .as_u16(),
+        200
+    );
+    assert_eq!(env.drain().await.len(), 1, "the redelivery is a duplicate");
+}

@@ -23,7 +23,7 @@ fn now() -> i64 {
 #[test]
 fn committed_events_are_the_generated_samples() {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../events");
-    let samples = fixtures::all_events(fixtures::COMMITTED_AT);
+    let samples = fixtures::all_events_at(fixtures::COMMITTED_AT, fixtures::COMMITTED_STANDIN_URL);
     for channel in fixtures::CHANNELS {
         let mut files: Vec<String> = std::fs::read_dir(format!("{dir}/{channel}"))
             .expect("events/<channel> exists")
@@ -83,6 +83,11 @@ fn committed_events_are_the_generated_samples() {
         fixtures::VAPI_SECRET,
         fixtures::ASSEMBLYAI_WEBHOOK_SECRET,
         fixtures::ASSEMBLYAI_API_KEY,
+        fixtures::MAILGUN_SIGNING_KEY,
+        fixtures::SENDGRID_BASIC_CREDENTIALS,
+        &fixtures::sendgrid_public_key(),
+        fixtures::POSTMARK_BASIC_CREDENTIALS,
+        fixtures::SES_TOPIC_ARN,
     ] {
         assert!(
             readme.contains(documented),

@@ -50,4 +50,11 @@ export const CHANNELS: Channel[] = [
       description: 'Where finished AssemblyAI transcripts are fetched (https://api.eu.assemblyai.com for EU jobs).',
     }],
   },
+  {
+    name: 'email',
+    id: 'Email',
+    description: 'e-mail webhooks (Mailgun, SendGrid Inbound Parse, Postmark, Amazon SES through SNS).',
+    providers: ['mailgun', 'sendgrid', 'postmark', 'ses'],
+    methods: ['POST'],
+  },
 ];

@@ -7,7 +7,7 @@
 //! gateway-local send --url sms=http://127.0.0.1:9000/lambda-url/sms [--url social=...]
 //! gateway-local redrive --table T --queue sms=URL [--queue social=URL ...]
 //! gateway-local show --table T --queue sms=URL [--queue social=URL ...]
-//! gateway-local transcript-api --port 9180   (the stand-in AssemblyAI API, until killed)
+//! gateway-local standins --port 9180   (the stand-in provider endpoints, until killed)
 //! ```
 
 use gateway_shared::aws::{DynamoStore, SqsQueue};
@@ -62,10 +62,8 @@ async fn main() -> ExitCode {
         Some("send") => send(&args).await,
         Some("redrive") => redrive(&args).await,
         Some("show") => show(&args).await,
-        Some("transcript-api") => transcript_api(&args).await,
-        _ => Err(
-            "usage: gateway-local events|provision|send|redrive|show|transcript-api [flags]".into(),
-        ),
+        Some("standins") => standins(&args).await,
+        _ => Err("usage: gateway-local events|provision|send|redrive|show|standins [flags]".into()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -83,7 +81,7 @@ fn events(args: &[String]) -> Result<()> {
         COMMITTED_AT
     };
     let out = flag(args, "--out").unwrap_or_else(|| "events".into());
-    let samples = fixtures::all_events(at);
+    let samples = fixtures::all_events_at(at, fixtures::COMMITTED_STANDIN_URL);
     for sample in &samples {
         let dir = std::path::Path::new(&out).join(sample.channel);
         std::fs::create_dir_all(&dir)?;
@@ -104,10 +102,10 @@ fn events(args: &[String]) -> Result<()> {
     Ok(())
 }
 
-async fn transcript_api(args: &[String]) -> Result<()> {
+async fn standins(args: &[String]) -> Result<()> {
     let port = required(args, "--port")?;
     let listener = tokio::net::TcpListener::bind(format!("127.0.0.1:{port}")).await?;
-    gateway_tests::transcripts::serve(listener).await;
+    gateway_tests::standins::serve(listener).await;
     Ok(())
 }
 

@@ -1,16 +1,32 @@
-//! A stand-in for AssemblyAI's transcript API (`GET /v2/transcript/{id}`) on loopback, so the
-//! voice function's fetch runs over real HTTP in tests and the local run. It serves the
-//! sample transcript for the right key, 401 for a wrong key, 500 for the failing id and 404
-//! for anything else.
+//! Stand-ins for the provider endpoints the functions call back, on loopback, so those calls
+//! run over real HTTP in tests and the local run:
+//! - AssemblyAI's transcript API (`GET /v2/transcript/{id}`): the sample transcript for the
+//!   right key, 401 for a wrong key, 500 for the failing id, 404 for anything else;
+//! - SNS's signing certificate (`GET /sns/SimpleNotificationService-test.pem`, the test
+//!   certificate) and subscription confirmation (`GET /sns/?Action=ConfirmSubscription…`).
 
 use std::net::SocketAddr;
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::fixtures::{
-    ASSEMBLYAI_API_KEY, ASSEMBLYAI_FAILING_ID, ASSEMBLYAI_TRANSCRIPT_ID, assemblyai_transcript,
+    ASSEMBLYAI_API_KEY, ASSEMBLYAI_FAILING_ID, ASSEMBLYAI_TRANSCRIPT_ID, SNS_TEST_CERT,
+    assemblyai_transcript,
 };
+
+/// Subscription confirmations this process's stand-in has answered.
+pub static CONFIRMATIONS: AtomicUsize = AtomicUsize::new(0);
+
+/// Where the stand-ins are: `GATEWAY_STANDIN_URL` when a script started them (the served
+/// functions were configured with it), else one started in this process.
+pub fn url() -> String {
+    std::env::var("GATEWAY_STANDIN_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| base_url().to_string())
+}
 
 /// Serves until the process ends.
 pub async fn serve(listener: TcpListener) {
@@ -64,6 +80,20 @@ async fn answer(mut stream: TcpStream) {
         .filter_map(|line| line.split_once(':'))
         .find(|(name, _)| name.trim().eq_ignore_ascii_case("authorization"))
         .map(|(_, value)| value.trim().to_string());
+    if path == "/sns/SimpleNotificationService-test.pem" {
+        return reply(
+            &mut stream,
+            "200 OK",
+            "application/x-pem-file",
+            SNS_TEST_CERT,
+        )
+        .await;
+    }
+    if path.starts_with("/sns/?Action=ConfirmSubscription") {
+        CONFIRMATIONS.fetch_add(1, Ordering::SeqCst);
+        let body = "<ConfirmSubscriptionResponse><ConfirmSubscriptionResult><SubscriptionArn>arn:aws:sns:us-east-1:123456789012:gateway-inbound-mail:confirmed</SubscriptionArn></ConfirmSubscriptionResult></ConfirmSubscriptionResponse>";
+        return reply(&mut stream, "200 OK", "text/xml", body).await;
+    }
     let (status, body) = match path.strip_prefix("/v2/transcript/") {
         _ if key.as_deref() != Some(ASSEMBLYAI_API_KEY) => (
             "401 Unauthorized",
@@ -79,8 +109,12 @@ async fn answer(mut stream: TcpStream) {
             r#"{"error":"Transcript not found"}"#.to_string(),
         ),
     };
+    reply(&mut stream, status, "application/json", &body).await;
+}
+
+async fn reply(stream: &mut TcpStream, status: &str, content_type: &str, body: &str) {
     let response = format!(
-        "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        "HTTP/1.1 {status}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
         body.len()
     );
     let _ = stream.write_all(response.as_bytes()).await;
