@@ -53,7 +53,8 @@ case "${1:-}" in
     fi
     # Build first: watch compiles lazily on the first request otherwise.
     (cd "$here/.." && cargo build --quiet -p "$channel")
-    (cd "$here/.." && setsid cargo lambda watch --ignore-changes -A 127.0.0.1 -P "$port" \
+    # No CORS: the HTTP API in AWS has none either, so an OPTIONS request reaches the function.
+    (cd "$here/.." && setsid cargo lambda watch --ignore-changes --disable-cors -A 127.0.0.1 -P "$port" \
         --env-file "$env_file" -p "$channel" >"$run_dir/functions-$channel.log" 2>&1 &
       echo $! >"$run_dir/functions-$channel.pid")
     for _ in $(seq 1 600); do

@@ -753,3 +753,68 @@ pub fn never_logged() -> Vec<String> {
     needles.push(telnyx_public_key());
     needles
 }
+
+/// A valid request of `channel` for a message no sample has (its provider ids carry `n`), so
+/// a test can prove a function still stores new messages without colliding with the samples.
+pub fn fresh_sample(channel: &str, now: i64, n: u32) -> Sample {
+    let json =
+        |sample: &Sample| -> Value { serde_json::from_slice(&sample.body()).expect("JSON sample") };
+    match channel {
+        "sms" => {
+            let original = find(&sms_events(now), "twilio", "inbound-text");
+            let sid = format!("SM{n:032}");
+            let mut params: Vec<(String, String)> =
+                serde_urlencoded::from_bytes(&original.body()).expect("a form sample");
+            for (k, v) in params.iter_mut() {
+                if k == "MessageSid" || k == "SmsMessageSid" || k == "SmsSid" {
+                    *v = sid.clone();
+                }
+            }
+            let pairs: Vec<(&str, &str)> = params
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            let mut sample = original.clone();
+            sample.event["body"] = json!(STANDARD.encode(form(&pairs)));
+            sample.event["isBase64Encoded"] = json!(true);
+            sample.event["headers"]["x-twilio-signature"] = json!(twilio_signature(
+                TWILIO_AUTH_TOKEN,
+                &format!("{SMS_PUBLIC_BASE_URL}/twilio"),
+                &pairs
+            ));
+            sample
+        }
+        "social" => {
+            let mut sample = find(&social_events(now), "telegram", "message");
+            let mut body = json(&sample);
+            body["update_id"] = json!(800_000_000 + n);
+            body["message"]["message_id"] = json!(100_000 + n);
+            sample.event["body"] = json!(body.to_string());
+            sample
+        }
+        "chat" => {
+            let original = find(&chat_events(now), "slack", "dm");
+            let mut body = json(&original);
+            body["event_id"] = json!(format!("EvFresh{n}"));
+            body["event"]["ts"] = json!(format!("{now}.{n:06}"));
+            slack_request("fresh", original.expect.clone(), &body, now, vec![])
+        }
+        "voice" => {
+            let mut sample = find(&voice_events(now), "vapi", "end-of-call-report");
+            let mut body = json(&sample);
+            body["message"]["call"]["id"] = json!(format!("fresh-call-{n}"));
+            sample.event["body"] = json!(body.to_string());
+            sample
+        }
+        "email" => {
+            let original = find(
+                &email_events(now, COMMITTED_STANDIN_URL),
+                "postmark",
+                "inbound-reply",
+            );
+            let body = postmark_body(&format!("fresh-{n}@mail.example"), b"x");
+            postmark_request("fresh", original.expect, &body, now)
+        }
+        other => panic!("no fresh sample for channel {other}"),
+    }
+}

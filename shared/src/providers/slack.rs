@@ -80,6 +80,11 @@ impl Provider for Slack {
             _ => return Ok(Outcome::Store(Vec::new())),
         }
         let event = &body["event"];
+        if !event.is_object() {
+            return Err(GatewayError::malformed(
+                "event_callback without an event object",
+            ));
+        }
         if event["type"] != "message" || event["bot_id"].is_string() {
             return Ok(Outcome::Store(Vec::new()));
         }
