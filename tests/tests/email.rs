@@ -213,18 +213,40 @@ async fn html_only_mail_gets_text_made_from_the_html() {
 }
 
 #[tokio::test]
-async fn a_mailgun_token_is_refused_with_another_body_but_a_redelivery_is_fine() {
+async fn a_mailgun_token_is_refused_with_another_mail_but_a_redelivery_is_fine() {
     let g = memory_gateway_for(Channel::Email);
     let original = find(&samples(), "mailgun", "form-text");
     assert_eq!(send(&g, &original).await.status.as_u16(), 200);
-    // Mailgun redelivers the same request: accepted, stored once.
+    // Mailgun redelivers: the same request, or the same token signed again later.
     assert_eq!(send(&g, &original).await.status.as_u16(), 200);
+    let later = fixtures::email_events(now() + 60, &standins::url());
+    assert_eq!(
+        send(&g, &find(&later, "mailgun", "form-text"))
+            .await
+            .status
+            .as_u16(),
+        200
+    );
     assert_eq!(g.store.messages().len(), 1);
-    // The same signed token and timestamp on another body (the signature does not cover it).
-    let forged = fixtures::tamper(original, "4411", "9999");
+    // The signed token and timestamp on another mail (the signature does not cover the body).
+    let forged = fixtures::tamper(
+        original.clone(),
+        "m1.mailgun%40mail.example",
+        "m9.mailgun%40mail.example",
+    );
     let response = send(&g, &forged).await;
     assert_eq!(response.status.as_u16(), 401, "{}", response.body);
+    // The same mail with its text changed: that mail is already stored, nothing changes.
+    let altered = fixtures::tamper(original, "4411", "9999");
+    assert_eq!(send(&g, &altered).await.status.as_u16(), 200);
     assert_eq!(g.store.messages().len(), 1);
+    assert!(
+        g.store.messages()[0]
+            .text
+            .as_deref()
+            .unwrap()
+            .contains("4411")
+    );
 }
 
 fn ses_gateway(policy: CertPolicy) -> (Gateway, Arc<MemoryStore>) {

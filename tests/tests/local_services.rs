@@ -501,7 +501,11 @@ async fn email_attachments_land_in_s3_and_mailgun_tokens_bind_in_the_table() {
         200
     );
     let other_instance = env.gateway_for(Channel::Email, MemorySink::default());
-    let forged = fixtures::tamper(original.clone(), "4411", "9999");
+    let forged = fixtures::tamper(
+        original.clone(),
+        "m1.mailgun%40mail.example",
+        "m9.mailgun%40mail.example",
+    );
     assert_eq!(
         other_instance
             .handle(incoming(&forged))

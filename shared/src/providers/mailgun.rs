@@ -3,8 +3,9 @@
 //! in `mime`.
 //!
 //! `signature` = hex HMAC-SHA256(webhook signing key, `timestamp` + `token`). The signature
-//! does not cover the body, so a token is bound to the first body it came with (in the table)
-//! and refused with any other, and `timestamp` must be recent: within the secret's
+//! does not cover the body, so a token is bound (in the table) to the first mail it came with,
+//! by `Message-Id`, and refused with any other mail; a redelivery of that mail passes and is
+//! deduplicated, whatever else changed. `timestamp` must be recent: within the secret's
 //! `max_age_secs` (default 9 hours, as Mailgun retries for 8).
 
 use async_trait::async_trait;
@@ -95,25 +96,28 @@ impl Provider for Mailgun {
         ctx: &Context,
     ) -> Result<Outcome, GatewayError> {
         let (fields, files) = mail::form_fields(req).await?;
+        let get = |name: &str| field(&fields, name).map(str::to_string);
+        let mut parsed = match get("body-mime") {
+            Some(raw) => mail::parse_mime(raw.as_bytes())?,
+            None => parsed_fields(&fields, files)?,
+        };
+        // A token is good for its first mail (and that mail's redeliveries) only.
         let token = field(&fields, "token").unwrap_or_default();
-        // A token is good for its first body (and that body's redeliveries) only.
-        let body_hash = verify::sha256_hex(&req.body);
+        let mail_id = parsed.message_id.clone().unwrap_or_else(|| {
+            let body = get("body-mime").or(get("body-plain")).unwrap_or_default();
+            verify::sha256_hex(body.as_bytes())
+        });
         if !ctx
             .store
             .bind_once(
                 &format!("mailgun-token#{token}"),
-                &body_hash,
+                &mail_id,
                 2 * DEFAULT_MAX_AGE_SECS,
             )
             .await?
         {
             return Err(AuthError::Replayed.into());
         }
-        let get = |name: &str| field(&fields, name).map(str::to_string);
-        let mut parsed = match get("body-mime") {
-            Some(raw) => mail::parse_mime(raw.as_bytes())?,
-            None => parsed_fields(&fields, files)?,
-        };
         parsed.recipient = get("recipient").or(parsed.recipient);
         parsed.stripped_text = get("stripped-text");
         mail::store(ctx, parsed)
