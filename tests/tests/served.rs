@@ -126,12 +126,16 @@ async fn answers_every_sample_and_queues_exactly_the_valid_ones(channel: &str) {
     assert_eq!(stored, expected, "{channel}: stored in the table once each");
 }
 
+/// Providers whose proof travels in the body (Mailgun's signature fields, LiveChat's secret,
+/// Deepgram's callback secret, SNS's signature): their bodies stay valid without the headers.
+const BODY_AUTHENTICATED: [&str; 4] = ["mailgun", "livechat", "deepgram", "ses"];
+
 async fn refuses_bad_requests_with_documented_statuses(channel: &str) {
     let base = channel_var(channel, "URL");
     let client = reqwest::Client::new();
     let sample = samples(channel)
         .into_iter()
-        .find(|s| s.expect.messages > 0)
+        .find(|s| s.expect.messages > 0 && !BODY_AUTHENTICATED.contains(&s.provider))
         .unwrap();
     let url = |provider: &str| format!("{base}/{provider}");
     let unknown = client.post(url("nosuch")).body("x").send().await.unwrap();
