@@ -193,8 +193,13 @@ async fn show(args: &[String]) -> Result<()> {
             println!("{}", serde_json::to_string_pretty(m)?);
         }
     }
-    let items = local::scan(&sdk, &table).await?;
-    println!("\n== {} items in table {table} ==", items.len());
+    // Messages only: the table also keeps real-time transcript parts and Mailgun tokens.
+    let items: Vec<_> = local::scan(&sdk, &table)
+        .await?
+        .into_iter()
+        .filter(|item| item.contains_key("message"))
+        .collect();
+    println!("\n== {} messages in table {table} ==", items.len());
     let mut by_customer: HashMap<String, usize> = HashMap::new();
     for item in &items {
         let s = |k: &str| {
@@ -240,6 +245,10 @@ async fn show(args: &[String]) -> Result<()> {
                 m.text
                     .as_deref()
                     .or(m.status.as_ref().map(|s| s.provider_state.as_str()))
+                    .or(m.transcript.as_ref().and_then(|t| t.full_text.as_deref()))
+                    .unwrap_or("")
+                    .lines()
+                    .next()
                     .unwrap_or("")
             );
         }
