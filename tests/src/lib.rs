@@ -221,3 +221,10 @@ pub fn schema_validator() -> jsonschema::Validator {
             .expect("the committed schema is JSON");
     jsonschema::validator_for(&schema).expect("the committed schema compiles")
 }
+
+/// "Now" fixed once per test process: samples made by separate calls then agree on every
+/// time-derived id (Slack's `ts`, a call's start), even across a second boundary.
+pub fn test_now() -> i64 {
+    static NOW: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
+    *NOW.get_or_init(|| chrono::Utc::now().timestamp())
+}

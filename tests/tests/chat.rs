@@ -6,7 +6,7 @@ use gateway_tests::{incoming, memory_gateway_for};
 use serde_json::Value;
 
 async fn messages(provider: &str, case: &str) -> Vec<Message> {
-    let sample = find(&chat_events(chrono::Utc::now().timestamp()), provider, case);
+    let sample = find(&chat_events(gateway_tests::test_now()), provider, case);
     let g = memory_gateway_for(Channel::Chat);
     let response = g.gateway.handle(incoming(&sample)).await;
     assert_eq!(

@@ -13,7 +13,7 @@ use gateway_tests::{MemoryGateway, incoming, memory_gateway_for, schema_validato
 use std::sync::Arc;
 
 fn now() -> i64 {
-    chrono::Utc::now().timestamp()
+    gateway_tests::test_now()
 }
 
 fn samples() -> Vec<Sample> {

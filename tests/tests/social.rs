@@ -5,11 +5,7 @@ use gateway_tests::fixtures::{self, find, social_events};
 use gateway_tests::{incoming, memory_gateway_for};
 
 async fn messages(provider: &str, case: &str) -> Vec<Message> {
-    let sample = find(
-        &social_events(chrono::Utc::now().timestamp()),
-        provider,
-        case,
-    );
+    let sample = find(&social_events(gateway_tests::test_now()), provider, case);
     let g = memory_gateway_for(Channel::Social);
     let response = g.gateway.handle(incoming(&sample)).await;
     assert_eq!(
@@ -38,7 +34,7 @@ async fn whatsapp_text_survives_meta_escaping_and_keeps_wa_id_and_e164() {
 #[tokio::test]
 async fn a_whatsapp_batch_becomes_one_message_each_and_a_retry_stores_nothing_twice() {
     let sample = find(
-        &social_events(chrono::Utc::now().timestamp()),
+        &social_events(gateway_tests::test_now()),
         "meta",
         "whatsapp-batch",
     );

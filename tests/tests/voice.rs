@@ -10,7 +10,7 @@ use gateway_tests::fixtures::{
 use gateway_tests::{MemoryGateway, incoming, memory_gateway_for, schema_validator};
 
 fn now() -> i64 {
-    chrono::Utc::now().timestamp()
+    gateway_tests::test_now()
 }
 
 async fn send(g: &MemoryGateway, sample: &Sample) -> Response {
