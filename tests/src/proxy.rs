@@ -3,13 +3,14 @@
 //! behind it keeps its state (moto and DynamoDB Local run in memory).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
 pub struct FaultProxy {
     pub url: String,
     up: Arc<AtomicBool>,
+    accepted: Arc<AtomicUsize>,
     cut: watch::Sender<u64>,
 }
 
@@ -20,9 +21,16 @@ impl FaultProxy {
         let url = format!("http://{}", listener.local_addr()?);
         let up = Arc::new(AtomicBool::new(true));
         let (cut, _) = watch::channel(0u64);
-        let (target, accept_up, cuts) = (target.to_string(), up.clone(), cut.clone());
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let (target, accept_up, cuts, count) = (
+            target.to_string(),
+            up.clone(),
+            cut.clone(),
+            accepted.clone(),
+        );
         tokio::spawn(async move {
             while let Ok((mut client, _)) = listener.accept().await {
+                count.fetch_add(1, Ordering::SeqCst);
                 if !accept_up.load(Ordering::SeqCst) {
                     drop(client);
                     continue;
@@ -40,7 +48,17 @@ impl FaultProxy {
                 });
             }
         });
-        Ok(FaultProxy { url, up, cut })
+        Ok(FaultProxy {
+            url,
+            up,
+            accepted,
+            cut,
+        })
+    }
+
+    /// Connections made to the proxy so far (refused ones included).
+    pub fn connections(&self) -> usize {
+        self.accepted.load(Ordering::SeqCst)
     }
 
     /// Refuses new connections and cuts open ones.

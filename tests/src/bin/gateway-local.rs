@@ -8,12 +8,13 @@
 //! gateway-local redrive --table T --queue sms=URL [--queue social=URL ...]
 //! gateway-local show --table T --queue sms=URL [--queue social=URL ...]
 //! gateway-local standins --port 9180   (the stand-in provider endpoints, until killed)
+//! gateway-local fuzz-seeds [--out fuzz/corpus]
 //! ```
 
 use gateway_shared::aws::{DynamoStore, SqsQueue};
 use gateway_shared::schema::Channel;
 use gateway_tests::fixtures::{self, COMMITTED_AT};
-use gateway_tests::local;
+use gateway_tests::{fuzzing, local};
 use std::collections::HashMap;
 use std::process::ExitCode;
 
@@ -63,7 +64,11 @@ async fn main() -> ExitCode {
         Some("redrive") => redrive(&args).await,
         Some("show") => show(&args).await,
         Some("standins") => standins(&args).await,
-        _ => Err("usage: gateway-local events|provision|send|redrive|show|standins [flags]".into()),
+        Some("fuzz-seeds") => fuzz_seeds(&args),
+        _ => Err(
+            "usage: gateway-local events|provision|send|redrive|show|standins|fuzz-seeds [flags]"
+                .into(),
+        ),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -99,6 +104,22 @@ fn events(args: &[String]) -> Result<()> {
         "wrote {} samples to {out}/<channel> (signed at {at})",
         samples.len()
     );
+    Ok(())
+}
+
+/// The fuzz targets' seed corpora, made from the committed samples (`fuzz/corpus/<target>`).
+fn fuzz_seeds(args: &[String]) -> Result<()> {
+    let out = flag(args, "--out").unwrap_or_else(|| "fuzz/corpus".into());
+    let mut written = 0;
+    for target in fuzzing::Target::ALL {
+        let dir = std::path::Path::new(&out).join(target.name());
+        std::fs::create_dir_all(&dir)?;
+        for (name, bytes) in target.seeds() {
+            std::fs::write(dir.join(name), bytes)?;
+            written += 1;
+        }
+    }
+    println!("wrote {written} seeds to {out}/<target>");
     Ok(())
 }
 
