@@ -51,10 +51,13 @@ case "${1:-}" in
       echo "[functions] port $port is already in use (a function server left running?)" >&2
       exit 1
     fi
+    # GATEWAY_FUNCTIONS_RELEASE=1 serves release builds (the load run's figures).
+    profile=()
+    [ -n "${GATEWAY_FUNCTIONS_RELEASE:-}" ] && profile=(--release)
     # Build first: watch compiles lazily on the first request otherwise.
-    (cd "$here/.." && cargo build --quiet -p "$channel")
+    (cd "$here/.." && cargo build --quiet "${profile[@]}" -p "$channel")
     # No CORS: the HTTP API in AWS has none either, so an OPTIONS request reaches the function.
-    (cd "$here/.." && setsid cargo lambda watch --ignore-changes --disable-cors -A 127.0.0.1 -P "$port" \
+    (cd "$here/.." && setsid cargo lambda watch "${profile[@]}" --ignore-changes --disable-cors -A 127.0.0.1 -P "$port" \
         --env-file "$env_file" -p "$channel" >"$run_dir/functions-$channel.log" 2>&1 &
       echo $! >"$run_dir/functions-$channel.pid")
     for _ in $(seq 1 600); do

@@ -1,0 +1,3 @@
+//! Benchmark support: the local Lambda Runtime API the cold-start runner starts functions on.
+
+pub mod runtime_api;

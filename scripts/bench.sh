@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# The figures of BENCHMARKS.md, each from its own step:
+#   1. per provider: verify + normalise + serialise beside HMAC + parse (criterion);
+#   2. cold start, network before the first request and memory, per function beside a
+#      hello-world lambda_runtime function, on a local Runtime API emulator (release builds);
+#   3. a bounded load run against the release functions served on the local services;
+#   4. the arm64 release bootstrap sizes.
+#   scripts/bench.sh            the full run (about 15 minutes once built)
+#   scripts/bench.sh --quick    every step in its short form (CI): each bench once, 3 cold
+#                               starts, 500 requests; prints the figures without claiming them
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+cd "$here/.."
+quick=""
+[ "${1:-}" = "--quick" ] && quick=1
+bash scripts/bootstrap.sh
+source scripts/env.sh
+source scripts/lib.sh
+
+echo "== machine"
+echo "cpu: $(lscpu | awk -F: '/Model name/ { gsub(/^ +/, "", $2); print $2; exit }'), $(nproc) cores"
+echo "memory: $(free -g | awk '/Mem:/ { print $2 }') GiB; kernel $(uname -r); $(rustc --version)"
+
+echo "== 1. providers (criterion)"
+if [ -n "$quick" ]; then
+  cargo bench --quiet -p gateway-bench --bench providers -- --test
+else
+  cargo bench --quiet -p gateway-bench --bench providers 2>&1 | grep -E '^[a-z]+/[a-z]+/(gateway|floor)|time:' || true
+  python scripts/bench_report.py
+fi
+
+echo "== release builds"
+cargo build --quiet --release -p sms -p social -p chat -p voice -p email -p gateway-hello
+cargo build --quiet --release -p gateway-bench --bins
+
+export GATEWAY_RUN_DIR="$(mktemp -d)"
+export GATEWAY_DYNAMODB_PORT="${GATEWAY_BENCH_DYNAMODB_PORT:-8201}"
+export GATEWAY_MOTO_PORT="${GATEWAY_BENCH_MOTO_PORT:-5201}"
+export GATEWAY_FUNCTIONS_PORT="${GATEWAY_BENCH_FUNCTIONS_PORT:-9201}"
+export GATEWAY_STANDIN_PORT="${GATEWAY_BENCH_STANDIN_PORT:-9290}"
+export GATEWAY_FUNCTIONS_RELEASE=1
+cleanup() { scripts/functions.sh stop; stop_standins; scripts/services.sh stop; rm -rf "$GATEWAY_RUN_DIR"; }
+trap cleanup EXIT
+scripts/services.sh start
+source "$GATEWAY_RUN_DIR/services.env"
+cargo build --quiet -p gateway-tests --bin gateway-local
+start_standins
+env_args=()
+url_args=()
+queue_args=()
+for i in "${!GATEWAY_CHANNELS[@]}"; do
+  channel="${GATEWAY_CHANNELS[$i]}"
+  queue_url=$(provision_channel "$channel" bench-messages bench-blobs "bench-$channel" "bench/$channel" "$GATEWAY_RUN_DIR/$channel.env")
+  env_args+=(--env "$channel=$GATEWAY_RUN_DIR/$channel.env")
+  queue_args+=(--queue "$channel=$queue_url")
+  url_args+=(--url "$channel=http://127.0.0.1:$((GATEWAY_FUNCTIONS_PORT + i))/lambda-url/$channel")
+done
+
+echo "== 2. cold start and memory (Runtime API emulator, release x86_64 builds)"
+if [ -n "$quick" ]; then runs=3 rounds=2; else runs=20 rounds=20; fi
+"$CARGO_TARGET_DIR/release/coldstart" --bin-dir "$CARGO_TARGET_DIR/release" "${env_args[@]}" \
+  --runs "$runs" --rounds "$rounds" --standin "$GATEWAY_STANDIN_URL"
+
+echo "== 3. load (release functions served by cargo lambda watch)"
+for i in "${!GATEWAY_CHANNELS[@]}"; do
+  channel="${GATEWAY_CHANNELS[$i]}"
+  scripts/functions.sh start "$channel" "$GATEWAY_RUN_DIR/$channel.env" "$((GATEWAY_FUNCTIONS_PORT + i))"
+done
+if [ -n "$quick" ]; then requests=500 clients=16; else requests=3000 clients=32; fi
+"$CARGO_TARGET_DIR/release/load" "${url_args[@]}" "${queue_args[@]}" --table bench-messages \
+  --requests "$requests" --clients "$clients" --duplicates 10
+
+echo "== 4. arm64 release bootstrap sizes"
+if [ -n "$quick" ]; then
+  echo "(the arm64 builds and their sizes are in scripts/infra-check.sh's output)"
+else
+  cargo lambda build --release --arm64 --bin sms --bin social --bin chat --bin voice --bin email \
+    --bin redrive --bin gateway-hello 2>&1 | grep -v -E '^\s+(Compiling|Downloaded|Downloading)' || true
+  echo "| function | arm64 bootstrap (bytes) | MB |"
+  echo "|---|---:|---:|"
+  for f in sms social chat voice email redrive gateway-hello; do
+    size=$(stat -c %s "$CARGO_TARGET_DIR/lambda/$f/bootstrap")
+    awk -v f="$f" -v s="$size" 'BEGIN { printf "| %s | %d | %.1f |\n", f, s, s / 1048576 }'
+  done
+fi
