@@ -1,5 +1,5 @@
 # The two commands of the README, and helpers.
-.PHONY: run test events schema
+.PHONY: run test events schema fuzz bench
 
 run:  ## Emulators up, SMS function served, samples sent, queue and table shown
 	bash scripts/run-local.sh
@@ -12,3 +12,9 @@ events: ## Re-sign the committed samples in events/ and the fuzz seeds (after ch
 
 schema: ## Regenerate schema/message.v1.json from the Rust types
 	bash -c 'source scripts/env.sh && cargo run --quiet -p gateway-shared --bin schema > schema/message.v1.json'
+
+fuzz: ## Every fuzz target for 10 minutes (scripts/fuzz.sh SECONDS [TARGET...] for others)
+	bash scripts/fuzz.sh 600
+
+bench: ## The figures of BENCHMARKS.md: criterion per provider, cold start, memory, load, sizes
+	bash scripts/bench.sh

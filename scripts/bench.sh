@@ -30,7 +30,11 @@ else
 fi
 
 echo "== release builds"
-cargo build --quiet --release -p sms -p social -p chat -p voice -p email -p gateway-hello
+# One package at a time, as scripts/functions.sh builds them before serving: built together,
+# the dependencies' features would be unified differently and each build would undo the other.
+for package in sms social chat voice email gateway-hello; do
+  cargo build --quiet --release -p "$package"
+done
 cargo build --quiet --release -p gateway-bench --bins
 
 export GATEWAY_RUN_DIR="$(mktemp -d)"
@@ -66,16 +70,23 @@ for i in "${!GATEWAY_CHANNELS[@]}"; do
   channel="${GATEWAY_CHANNELS[$i]}"
   scripts/functions.sh start "$channel" "$GATEWAY_RUN_DIR/$channel.env" "$((GATEWAY_FUNCTIONS_PORT + i))"
 done
-if [ -n "$quick" ]; then requests=500 clients=16; else requests=3000 clients=32; fi
-"$CARGO_TARGET_DIR/release/load" "${url_args[@]}" "${queue_args[@]}" --table bench-messages \
-  --requests "$requests" --clients "$clients" --duplicates 10
+# One client per function (cargo lambda watch runs one invocation at a time per function),
+# then 32 clients queueing behind them.
+if [ -n "$quick" ]; then loads=("500 16"); else loads=("1000 5" "3000 32"); fi
+for load in "${loads[@]}"; do
+  read -r requests clients <<<"$load"
+  "$CARGO_TARGET_DIR/release/load" "${url_args[@]}" "${queue_args[@]}" --table bench-messages \
+    --requests "$requests" --clients "$clients" --duplicates 10
+done
 
 echo "== 4. arm64 release bootstrap sizes"
 if [ -n "$quick" ]; then
   echo "(the arm64 builds and their sizes are in scripts/infra-check.sh's output)"
 else
-  cargo lambda build --release --arm64 --bin sms --bin social --bin chat --bin voice --bin email \
-    --bin redrive --bin gateway-hello 2>&1 | grep -v -E '^\s+(Compiling|Downloaded|Downloading)' || true
+  # As scripts/infra-check.sh builds them, then the baseline on its own.
+  for args in "--bin sms --bin social --bin chat --bin voice --bin email --bin redrive" "-p gateway-hello"; do
+    cargo lambda build --release --arm64 $args 2>&1 | grep -v -E '^\s+(Compiling|Downloaded|Downloading)' || true
+  done
   echo "| function | arm64 bootstrap (bytes) | MB |"
   echo "|---|---:|---:|"
   for f in sms social chat voice email redrive gateway-hello; do

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test command (CI runs it through .ci/run): formatting, lints, every unit and integration
-# test against DynamoDB Local and moto, the served SMS function, and the providers' SDK checks.
+# test against DynamoDB Local and moto, the served functions, the providers' SDK checks, and
+# the short forms of the fuzzing, benchmark, cold-start and load runs.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "$here/.."
@@ -8,8 +9,14 @@ bash scripts/bootstrap.sh
 source scripts/env.sh
 source scripts/lib.sh
 
+# The shared target dir outlives every clone: test binaries a day old belong to earlier
+# commits and would fill the disk over many runs.
+# (Test binaries have no extension; proc-macro libraries, which are executable too, do.)
+find "$CARGO_TARGET_DIR"/debug/deps -maxdepth 1 -type f -executable ! -name '*.*' -mtime +0 -delete 2>/dev/null || true
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
+(cd fuzz && cargo fmt -- --check)
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 
@@ -55,3 +62,9 @@ cargo test --workspace --all-targets --quiet 2>&1 | tee "$GATEWAY_RUN_DIR/cargo-
 # One closing line for the whole run (the last test binary may well hold no tests).
 awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f; exit (p == 0 || f > 0) }' \
   "$GATEWAY_RUN_DIR/cargo-test.log"
+
+# The short forms of the stress runs (the long ones and their figures: BENCHMARKS.md).
+echo "== fuzzing (short: ${GATEWAY_FUZZ_SECONDS:=20} s per target)"
+bash scripts/fuzz.sh "$GATEWAY_FUZZ_SECONDS"
+echo "== benchmarks, cold start, load (short)"
+bash scripts/bench.sh --quick
