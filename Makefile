@@ -1,14 +1,14 @@
 # The two commands of the README, and helpers.
 .PHONY: run test events schema fuzz bench
 
-run:  ## Emulators up, SMS function served, samples sent, queue and table shown
+run:  ## Emulators up, every channel's function served, samples sent, queues and table shown
 	bash scripts/run-local.sh
 
 test: ## Everything CI runs
 	bash scripts/test.sh
 
 events: ## Re-sign the committed samples in events/ and the fuzz seeds (after changing tests/src/fixtures.rs)
-	bash -c 'source scripts/env.sh && cargo run --quiet -p gateway-tests --bin gateway-local -- events && cargo run --quiet -p gateway-tests --bin gateway-local -- fuzz-seeds'
+	bash -c 'source scripts/env.sh && source scripts/lib.sh && cargo build --quiet --workspace --all-targets && gateway_local events && gateway_local fuzz-seeds'
 
 schema: ## Regenerate schema/message.v1.json from the Rust types
 	bash -c 'source scripts/env.sh && cargo run --quiet -p gateway-shared --bin schema > schema/message.v1.json'

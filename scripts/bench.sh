@@ -6,14 +6,15 @@
 #   3. a bounded load run against the release functions served on the local services;
 #   4. the arm64 release bootstrap sizes.
 #   scripts/bench.sh            the full run (about 15 minutes once built)
-#   scripts/bench.sh --quick    every step in its short form (CI): each bench once, 3 cold
-#                               starts, 500 requests; prints the figures without claiming them
+#   scripts/bench.sh --quick    every step in its short form: each bench once, 3 cold starts,
+#                               500 requests; prints the figures without claiming them (make
+#                               test runs the same short forms on its debug build)
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "$here/.."
 quick=""
 [ "${1:-}" = "--quick" ] && quick=1
-bash scripts/bootstrap.sh
+bash scripts/bootstrap.sh run
 source scripts/env.sh
 source scripts/lib.sh
 
@@ -29,25 +30,20 @@ else
   python scripts/bench_report.py
 fi
 
-echo "== release builds"
-# One package at a time, as scripts/functions.sh builds them before serving: built together,
-# the dependencies' features would be unified differently and each build would undo the other.
-for package in sms social chat voice email gateway-hello; do
-  cargo build --quiet --release -p "$package"
-done
-cargo build --quiet --release -p gateway-bench --bins
+echo "== release build (every binary of the workspace, once)"
+cargo build --quiet --release --workspace --bins
+cargo build --quiet --workspace --all-targets  # the local tool (debug), as make run and make test build it
 
 export GATEWAY_RUN_DIR="$(mktemp -d)"
 export GATEWAY_DYNAMODB_PORT="${GATEWAY_BENCH_DYNAMODB_PORT:-8201}"
 export GATEWAY_MOTO_PORT="${GATEWAY_BENCH_MOTO_PORT:-5201}"
 export GATEWAY_FUNCTIONS_PORT="${GATEWAY_BENCH_FUNCTIONS_PORT:-9201}"
 export GATEWAY_STANDIN_PORT="${GATEWAY_BENCH_STANDIN_PORT:-9290}"
-export GATEWAY_FUNCTIONS_RELEASE=1
+export GATEWAY_FUNCTIONS_PROFILE=release
 cleanup() { scripts/functions.sh stop; stop_standins; scripts/services.sh stop; rm -rf "$GATEWAY_RUN_DIR"; }
 trap cleanup EXIT
 scripts/services.sh start
 source "$GATEWAY_RUN_DIR/services.env"
-cargo build --quiet -p gateway-tests --bin gateway-local
 start_standins
 env_args=()
 url_args=()
@@ -65,7 +61,7 @@ if [ -n "$quick" ]; then runs=3 rounds=2; else runs=20 rounds=20; fi
 "$CARGO_TARGET_DIR/release/coldstart" --bin-dir "$CARGO_TARGET_DIR/release" "${env_args[@]}" \
   --runs "$runs" --rounds "$rounds" --standin "$GATEWAY_STANDIN_URL"
 
-echo "== 3. load (release functions served by cargo lambda watch)"
+echo "== 3. load (release functions on cargo lambda's Runtime API emulator)"
 for i in "${!GATEWAY_CHANNELS[@]}"; do
   channel="${GATEWAY_CHANNELS[$i]}"
   scripts/functions.sh start "$channel" "$GATEWAY_RUN_DIR/$channel.env" "$((GATEWAY_FUNCTIONS_PORT + i))"

@@ -1,42 +1,34 @@
 #!/usr/bin/env bash
-# Serves channel functions locally with `cargo lambda watch`, one server per channel (each
-# function has its own environment, as in AWS), as HTTP API / Function URL requests at
-# http://127.0.0.1:PORT/lambda-url/<channel>/<provider>.
+# Serves channel functions locally, one per channel and port, as HTTP API / Function URL
+# requests at http://127.0.0.1:PORT/lambda-url/<channel>/<provider>: cargo lambda's Runtime
+# API emulator (`cargo lambda watch --only-lambda-apis`) in front of the binary the caller
+# already built, so nothing is compiled again here (each function has its own environment,
+# as in AWS).
 #   scripts/functions.sh start CHANNEL ENV_FILE PORT   (waits until the function answers)
 #   scripts/functions.sh stop                          (stops every channel's server)
+# GATEWAY_FUNCTIONS_PROFILE=release serves the release builds (default: debug).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 source "$here/env.sh"
 run_dir="${GATEWAY_RUN_DIR:-$here/../.local}"
 mkdir -p "$run_dir"
 
-descendants() {
-  local child
-  for child in $(pgrep -P "$1" || true); do
-    echo "$child"
-    descendants "$child"
-  done
-}
-
-stop_one() {
-  local pidfile="$1" pid pids
+stop_pid_file() {
+  local pidfile="$1" pid
   pid=$(cat "$pidfile")
-  # cargo-lambda runs each function in a session of its own and waits for it on shutdown:
-  # end the whole tree, not only cargo-lambda.
-  pids="$pid $(descendants "$pid")"
-  kill $pids 2>/dev/null || true
+  kill "$pid" 2>/dev/null || true
   for _ in $(seq 1 50); do
-    kill -0 $pids 2>/dev/null || break
+    kill -0 "$pid" 2>/dev/null || break
     sleep 0.1
   done
-  kill -9 $pids 2>/dev/null || true
+  kill -9 "$pid" 2>/dev/null || true
   rm -f "$pidfile"
 }
 
 stop_all() {
   local pidfile
-  for pidfile in "$run_dir"/functions-*.pid; do
-    [ -f "$pidfile" ] && stop_one "$pidfile"
+  for pidfile in "$run_dir"/functions-*.pid "$run_dir"/runtime-api-*.pid; do
+    [ -f "$pidfile" ] && stop_pid_file "$pidfile"
   done
   return 0
 }
@@ -46,30 +38,36 @@ case "${1:-}" in
     channel="${2:?usage: $0 start CHANNEL ENV_FILE PORT}"
     env_file="${3:?usage: $0 start CHANNEL ENV_FILE PORT}"
     port="${4:?usage: $0 start CHANNEL ENV_FILE PORT}"
-    [ -f "$run_dir/functions-$channel.pid" ] && stop_one "$run_dir/functions-$channel.pid"
+    profile="${GATEWAY_FUNCTIONS_PROFILE:-debug}"
+    binary="$CARGO_TARGET_DIR/$profile/$channel"
+    [ -x "$binary" ] || { echo "[functions] $binary is not built (cargo build --workspace first)" >&2; exit 1; }
+    for pidfile in "$run_dir/functions-$channel.pid" "$run_dir/runtime-api-$channel.pid"; do
+      [ -f "$pidfile" ] && stop_pid_file "$pidfile"
+    done
     if curl -s -o /dev/null "http://127.0.0.1:$port/"; then
       echo "[functions] port $port is already in use (a function server left running?)" >&2
       exit 1
     fi
-    # GATEWAY_FUNCTIONS_RELEASE=1 serves release builds (the load run's figures).
-    profile=()
-    [ -n "${GATEWAY_FUNCTIONS_RELEASE:-}" ] && profile=(--release)
-    # Build first: watch compiles lazily on the first request otherwise.
-    (cd "$here/.." && cargo build --quiet "${profile[@]}" -p "$channel")
     # No CORS: the HTTP API in AWS has none either, so an OPTIONS request reaches the function.
-    (cd "$here/.." && setsid cargo lambda watch "${profile[@]}" --ignore-changes --disable-cors -A 127.0.0.1 -P "$port" \
-        --env-file "$env_file" -p "$channel" >"$run_dir/functions-$channel.log" 2>&1 &
-      echo $! >"$run_dir/functions-$channel.pid")
-    for _ in $(seq 1 600); do
-      code=$(curl -s -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$port/lambda-url/$channel/ready" || true)
+    (cd "$here/.." && exec cargo lambda watch --only-lambda-apis --disable-cors -A 127.0.0.1 -P "$port" \
+        >"$run_dir/runtime-api-$channel.log" 2>&1) &
+    echo $! >"$run_dir/runtime-api-$channel.pid"
+    # The function polls its own route of the emulator, as cargo lambda would start it.
+    (set -a; source "$env_file"; set +a
+      export AWS_LAMBDA_FUNCTION_NAME="$channel" AWS_LAMBDA_FUNCTION_VERSION=1 \
+        AWS_LAMBDA_FUNCTION_MEMORY_SIZE=256 AWS_LAMBDA_RUNTIME_API="http://127.0.0.1:$port/.rt/$channel"
+      exec "$binary" >"$run_dir/functions-$channel.log" 2>&1) &
+    echo $! >"$run_dir/functions-$channel.pid"
+    for _ in $(seq 1 300); do
+      code=$(curl -s -m 5 -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$port/lambda-url/$channel/ready" || true)
       if [ "$code" = "404" ]; then
-        echo "[functions] $channel served at http://127.0.0.1:$port/lambda-url/$channel (log: $run_dir/functions-$channel.log)" >&2
+        echo "[functions] $channel ($profile) served at http://127.0.0.1:$port/lambda-url/$channel (log: $run_dir/functions-$channel.log)" >&2
         exit 0
       fi
-      sleep 0.5
+      sleep 0.2
     done
     echo "[functions] the $channel function did not come up; see $run_dir/functions-$channel.log" >&2
-    tail -n 30 "$run_dir/functions-$channel.log" >&2 || true
+    tail -n 30 "$run_dir/runtime-api-$channel.log" "$run_dir/functions-$channel.log" >&2 || true
     exit 1
     ;;
   stop) stop_all ;;

@@ -3,12 +3,26 @@
 # The channels that have a function, in the order their local ports are assigned.
 GATEWAY_CHANNELS=(sms social chat voice email)
 
+# The local tool, as the workspace's one debug build made it (`cargo run -p gateway-tests`
+# would resolve features for that package alone and build everything a second time).
+gateway_local() { "$CARGO_TARGET_DIR/debug/gateway-local" "$@"; }
+
+# Prints a section title, with the minutes and seconds the previous section took.
+step() {
+  local now=$SECONDS
+  if [ -n "${_step_name:-}" ]; then
+    printf '   (%s: %dm%02ds)\n' "$_step_name" $(((now - _step_start) / 60)) $(((now - _step_start) % 60))
+  fi
+  _step_name="$1" _step_start=$now
+  [ -z "$1" ] || echo "== $1"
+}
+
 # Provisions a channel's queue and secret (and the shared table and bucket) on the running
 # local services and writes its function's environment file. Prints the queue URL.
 #   provision_channel CHANNEL TABLE BUCKET QUEUE SECRET_ID ENV_FILE
 provision_channel() {
   local channel="$1" table="$2" bucket="$3" queue="$4" secret_id="$5" env_file="$6" queue_url
-  queue_url=$(cargo run --quiet -p gateway-tests --bin gateway-local -- provision \
+  queue_url=$(gateway_local provision \
     --channel "$channel" --table "$table" --bucket "$bucket" --queue "$queue" --secret-id "$secret_id")
   cat >"$env_file" <<ENV
 TABLE_NAME=$table

@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # The main job, locally: installs the tools if needed, starts DynamoDB Local and moto,
 # provisions the table and each channel's queue and secret, serves each channel's function
-# with cargo-lambda, sends every events/ sample as a real signed HTTP request, and shows what
+# on cargo-lambda's Runtime API emulator, sends every events/ sample as a real signed HTTP request, and shows what
 # arrived on the queues and in the table.
 #   scripts/run-local.sh [--keep]   (--keep leaves the services and the functions running)
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "$here/.."
-bash scripts/bootstrap.sh
+bash scripts/bootstrap.sh run
 source scripts/env.sh
 source scripts/lib.sh
 export GATEWAY_RUN_DIR="${GATEWAY_RUN_DIR:-$PWD/.local}"
@@ -17,8 +17,8 @@ export GATEWAY_STANDIN_PORT="${GATEWAY_STANDIN_PORT:-9180}"
 cleanup() { scripts/functions.sh stop; stop_standins; scripts/services.sh stop; }
 $keep || trap cleanup EXIT
 
-echo "== building"
-cargo build --quiet $(printf -- '-p %s ' "${GATEWAY_CHANNELS[@]}") -p gateway-tests
+echo "== building (the one debug build the tests use too)"
+cargo build --quiet --workspace --all-targets
 echo "== starting DynamoDB Local and moto"
 scripts/services.sh start
 source "$GATEWAY_RUN_DIR/services.env"
@@ -34,7 +34,6 @@ for i in "${!GATEWAY_CHANNELS[@]}"; do
   urls+=(--url "$channel=http://127.0.0.1:$port/lambda-url/$channel")
   queues+=(--queue "$channel=$queue_url")
 done
-gateway_local() { cargo run --quiet -p gateway-tests --bin gateway-local -- "$@"; }
 echo "== sending the events/ samples (timestamped schemes re-signed now)"
 gateway_local send "${urls[@]}"
 echo "== running the redrive once (publishes anything whose queue send failed)"

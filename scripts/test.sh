@@ -1,26 +1,37 @@
 #!/usr/bin/env bash
 # The test command (CI runs it through .ci/run): formatting, lints, every unit and integration
-# test against DynamoDB Local and moto, the served functions, the providers' SDK checks, and
-# the short forms of the fuzzing, benchmark, cold-start and load runs.
+# test against DynamoDB Local and moto, the served functions, the providers' SDK checks, the
+# infrastructure checks, and the short forms of the fuzzing, cold-start and load runs.
+#
+# Each profile is built once and reused: one debug build of the whole workspace (tests, the
+# served functions, the local tool, the short benchmark runs), one arm64 release build (the
+# Lambda packages and the SAM build check), one fuzz build. The long forms (`make fuzz`,
+# `make bench`) are not part of it.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "$here/.."
-bash scripts/bootstrap.sh
 source scripts/env.sh
 source scripts/lib.sh
+started=$SECONDS
+
+step "tools"
+bash scripts/bootstrap.sh test
 
 # The shared target dir outlives every clone: test binaries a day old belong to earlier
 # commits and would fill the disk over many runs.
 # (Test binaries have no extension; proc-macro libraries, which are executable too, do.)
 find "$CARGO_TARGET_DIR"/debug/deps -maxdepth 1 -type f -executable ! -name '*.*' -mtime +0 -delete 2>/dev/null || true
 
-echo "== cargo fmt --check"
+step "cargo fmt --check"
 cargo fmt --all -- --check
 (cd fuzz && cargo fmt -- --check)
-echo "== cargo clippy"
+step "cargo clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 
-echo "== infrastructure (SAM, CDK, consistency, arm64 release builds)"
+step "debug build (workspace, every target)"
+cargo build --quiet --workspace --all-targets
+
+step "infrastructure (SAM, CDK, consistency, arm64 release build)"
 bash scripts/infra-check.sh
 
 # Own ports and run dir, so a `make run --keep` left running does not interfere.
@@ -32,12 +43,11 @@ export GATEWAY_STANDIN_PORT="${GATEWAY_TEST_STANDIN_PORT:-9190}"
 cleanup() { scripts/functions.sh stop; stop_standins; scripts/services.sh stop; [ -n "${GATEWAY_KEEP_RUN_DIR:-}" ] || rm -rf "$GATEWAY_RUN_DIR"; }
 trap cleanup EXIT
 
-echo "== building"
-cargo build --quiet --workspace --all-targets
-echo "== local services"
+step "local services and the served functions"
 scripts/services.sh start
 source "$GATEWAY_RUN_DIR/services.env"
 start_standins
+env_args=(); url_args=(); queue_args=()
 for i in "${!GATEWAY_CHANNELS[@]}"; do
   channel="${GATEWAY_CHANNELS[$i]}"
   upper=$(echo "$channel" | tr '[:lower:]' '[:upper:]')
@@ -47,24 +57,37 @@ for i in "${!GATEWAY_CHANNELS[@]}"; do
   export "GATEWAY_${upper}_URL=http://127.0.0.1:$port/lambda-url/$channel"
   export "GATEWAY_${upper}_QUEUE_URL=$queue_url"
   export "GATEWAY_${upper}_LOG=$GATEWAY_RUN_DIR/functions-$channel.log"
+  env_args+=(--env "$channel=$GATEWAY_RUN_DIR/$channel.env")
+  url_args+=(--url "$channel=http://127.0.0.1:$port/lambda-url/$channel")
+  queue_args+=(--queue "$channel=$queue_url")
 done
 export GATEWAY_TABLE=served-messages
 export GATEWAY_BUCKET=served-blobs
 
-echo "== provider SDK cross-checks"
-cargo run --quiet -p gateway-tests --bin gateway-local -- events --now --out "$GATEWAY_RUN_DIR/events" >/dev/null
+step "provider SDK cross-checks"
+gateway_local events --now --out "$GATEWAY_RUN_DIR/events" >/dev/null
 python scripts/check_sdk_signatures.py events "$GATEWAY_RUN_DIR/events"
 python scripts/check_sdk_signatures.py vectors "$GATEWAY_RUN_DIR/sdk_vectors.json"
 diff -u shared/tests/data/sdk_vectors.json "$GATEWAY_RUN_DIR/sdk_vectors.json"
 
-echo "== cargo test (unit, pipeline, local services, served function)"
+step "cargo test (unit, pipeline, local services, served functions, benchmarks once in test mode)"
 cargo test --workspace --all-targets --quiet 2>&1 | tee "$GATEWAY_RUN_DIR/cargo-test.log"
 # One closing line for the whole run (the last test binary may well hold no tests).
 awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f; exit (p == 0 || f > 0) }' \
   "$GATEWAY_RUN_DIR/cargo-test.log"
 
-# The short forms of the stress runs (the long ones and their figures: BENCHMARKS.md).
-echo "== fuzzing (short: ${GATEWAY_FUZZ_SECONDS:=20} s per target)"
+# The short forms of the stress runs, on the debug build (their figures are not claimed:
+# BENCHMARKS.md has the release figures of `make bench`).
+step "cold start and memory (short: 3 starts, debug build)"
+"$CARGO_TARGET_DIR/debug/coldstart" --bin-dir "$CARGO_TARGET_DIR/debug" "${env_args[@]}" \
+  --runs 3 --rounds 2 --standin "$GATEWAY_STANDIN_URL"
+step "load (short: 500 requests, 16 clients, debug build)"
+"$CARGO_TARGET_DIR/debug/load" "${url_args[@]}" "${queue_args[@]}" --table served-messages \
+  --requests 500 --clients 16 --duplicates 10
+
+step "fuzzing (short: ${GATEWAY_FUZZ_SECONDS:=20} s per target)"
 bash scripts/fuzz.sh "$GATEWAY_FUZZ_SECONDS"
-echo "== benchmarks, cold start, load (short)"
-bash scripts/bench.sh --quick
+
+step ""
+total=$((SECONDS - started))
+printf '== make test passed in %dm%02ds\n' $((total / 60)) $((total % 60))

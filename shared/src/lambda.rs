@@ -9,26 +9,25 @@ use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
 use lambda_http::aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
 use lambda_http::aws_lambda_events::encodings::Body;
-use lambda_http::lambda_runtime::{self, LambdaEvent, service_fn};
-use std::convert::Infallible;
-use std::sync::Arc;
 
-use crate::aws::{self, DynamoStore, S3Blobs, SecretsManagerSource, SqsQueue};
-use crate::config::Config;
 use crate::error::GatewayError;
-use crate::pipeline::{Gateway, Incoming, Ports, Response, Settings};
-use crate::provider::Provider;
-use crate::schema::Channel;
-use crate::telemetry::{self, StdoutSink};
+use crate::pipeline::{Incoming, Response};
 
 /// Runs a channel function: reads its configuration once, builds its clients once (no network
 /// call until the first request), and serves webhooks until the runtime stops it.
+#[cfg(feature = "aws")]
 pub async fn run(
-    channel: Channel,
-    providers: Vec<Box<dyn Provider>>,
-) -> Result<(), lambda_runtime::Error> {
+    channel: crate::schema::Channel,
+    providers: Vec<Box<dyn crate::provider::Provider>>,
+) -> Result<(), lambda_http::lambda_runtime::Error> {
+    use crate::aws::{self, DynamoStore, S3Blobs, SecretsManagerSource, SqsQueue};
+    use crate::pipeline::{Gateway, Ports, Settings};
+    use crate::telemetry::{self, StdoutSink};
+    use lambda_http::lambda_runtime::{self, LambdaEvent, service_fn};
+    use std::{convert::Infallible, sync::Arc};
+
     telemetry::init_logging();
-    let config = Config::from_env()?;
+    let config = crate::config::Config::from_env()?;
     let sdk = aws::sdk_config().await;
     let gateway = Arc::new(Gateway::new(
         channel,

@@ -2,6 +2,7 @@
 //! the providers, signature helpers, the request pipeline, AWS adapters, configuration and
 //! telemetry. Each channel function is a thin binary that registers its providers here.
 
+#[cfg(feature = "aws")]
 pub mod aws;
 pub mod blob;
 pub mod config;

@@ -3,12 +3,14 @@
 
 pub mod fixtures;
 pub mod fuzzing;
+#[cfg(feature = "local")]
 pub mod local;
 pub mod proxy;
 pub mod standins;
 
 use fixtures::Sample;
 
+#[cfg(feature = "local")]
 /// Sends a sample as a real HTTP request to its channel's served function (`base` is the
 /// function's URL without the provider, e.g. `http://127.0.0.1:9000/lambda-url/sms`).
 /// Returns status and body.
