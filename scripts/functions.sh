@@ -25,6 +25,8 @@ stop_pid_file() {
   rm -f "$pidfile"
 }
 
+listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
 stop_all() {
   local pidfile
   for pidfile in "$run_dir"/functions-*.pid "$run_dir"/runtime-api-*.pid; do
@@ -44,7 +46,7 @@ case "${1:-}" in
     for pidfile in "$run_dir/functions-$channel.pid" "$run_dir/runtime-api-$channel.pid"; do
       [ -f "$pidfile" ] && stop_pid_file "$pidfile"
     done
-    if curl -s -o /dev/null "http://127.0.0.1:$port/"; then
+    if listening "$port"; then
       echo "[functions] port $port is already in use (a function server left running?)" >&2
       exit 1
     fi
@@ -52,6 +54,11 @@ case "${1:-}" in
     (cd "$here/.." && exec cargo lambda watch --only-lambda-apis --disable-cors -A 127.0.0.1 -P "$port" \
         >"$run_dir/runtime-api-$channel.log" 2>&1) &
     echo $! >"$run_dir/runtime-api-$channel.pid"
+    # The runtime client gives up at once if the emulator is not listening yet.
+    for _ in $(seq 1 100); do
+      listening "$port" && break
+      sleep 0.1
+    done
     # The function polls its own route of the emulator, as cargo lambda would start it.
     (set -a; source "$env_file"; set +a
       export AWS_LAMBDA_FUNCTION_NAME="$channel" AWS_LAMBDA_FUNCTION_VERSION=1 \
@@ -59,6 +66,7 @@ case "${1:-}" in
       exec "$binary" >"$run_dir/functions-$channel.log" 2>&1) &
     echo $! >"$run_dir/functions-$channel.pid"
     for _ in $(seq 1 300); do
+      kill -0 "$(cat "$run_dir/functions-$channel.pid")" 2>/dev/null || break
       code=$(curl -s -m 5 -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$port/lambda-url/$channel/ready" || true)
       if [ "$code" = "404" ]; then
         echo "[functions] $channel ($profile) served at http://127.0.0.1:$port/lambda-url/$channel (log: $run_dir/functions-$channel.log)" >&2

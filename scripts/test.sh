@@ -69,6 +69,11 @@ gateway_local events --now --out "$GATEWAY_RUN_DIR/events" >/dev/null
 python scripts/check_sdk_signatures.py events "$GATEWAY_RUN_DIR/events"
 python scripts/check_sdk_signatures.py vectors "$GATEWAY_RUN_DIR/sdk_vectors.json"
 diff -u shared/tests/data/sdk_vectors.json "$GATEWAY_RUN_DIR/sdk_vectors.json"
+# The differential cases: the SDKs installed now give the verdicts committed (cargo test then
+# checks the gateway's against them).
+python scripts/sdk_differential.py "$GATEWAY_RUN_DIR/sdk_differential.json"
+cmp tests/data/sdk_differential.json "$GATEWAY_RUN_DIR/sdk_differential.json" \
+  || { echo "tests/data/sdk_differential.json is stale: run python scripts/sdk_differential.py tests/data/sdk_differential.json" >&2; exit 1; }
 
 step "cargo test (unit, pipeline, local services, served functions, benchmarks once in test mode)"
 cargo test --workspace --all-targets --quiet 2>&1 | tee "$GATEWAY_RUN_DIR/cargo-test.log"

@@ -23,7 +23,8 @@ use crate::schema::ObjectRef;
 use crate::schema::{Channel, Message};
 use crate::secrets::{ChannelSecrets, SecretSource};
 use crate::store::{
-    Insert, MessageQueue, MessageStore, QueueError, Raw, StoreError, StoredMessage,
+    Insert, MessageQueue, MessageStore, PartStore, QueueError, Raw, StoreError, StoredMessage,
+    TokenBinding,
 };
 
 /// Index of every message of one customer identity, in time order.
@@ -239,7 +240,10 @@ impl MessageStore for DynamoStore {
             }
         }
     }
+}
 
+#[async_trait]
+impl PartStore for DynamoStore {
     async fn put_part(&self, group: &str, name: &str, body: &str) -> Result<(), StoreError> {
         let expires = chrono::Utc::now().timestamp() + PARTS_TTL_SECS;
         self.client
@@ -256,6 +260,24 @@ impl MessageStore for DynamoStore {
         Ok(())
     }
 
+    async fn parts(
+        &self,
+        group: &str,
+    ) -> Result<std::collections::BTreeMap<String, String>, StoreError> {
+        let item = self.get_item(&format!("parts#{group}")).await?;
+        Ok(item
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|(name, value)| {
+                let name = name.strip_prefix(PART_PREFIX)?.to_string();
+                Some((name, value.as_s().ok()?.clone()))
+            })
+            .collect())
+    }
+}
+
+#[async_trait]
+impl TokenBinding for DynamoStore {
     async fn bind_once(&self, key: &str, value: &str, ttl_secs: i64) -> Result<bool, StoreError> {
         let expires = chrono::Utc::now().timestamp() + ttl_secs;
         let result = self
@@ -282,21 +304,6 @@ impl MessageStore for DynamoStore {
                 DisplayErrorContext(&err).to_string(),
             )),
         }
-    }
-
-    async fn parts(
-        &self,
-        group: &str,
-    ) -> Result<std::collections::BTreeMap<String, String>, StoreError> {
-        let item = self.get_item(&format!("parts#{group}")).await?;
-        Ok(item
-            .unwrap_or_default()
-            .into_iter()
-            .filter_map(|(name, value)| {
-                let name = name.strip_prefix(PART_PREFIX)?.to_string();
-                Some((name, value.as_s().ok()?.clone()))
-            })
-            .collect())
     }
 }
 

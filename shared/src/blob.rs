@@ -207,7 +207,7 @@ mod tests {
             provider: "test",
             received_at: chrono::Utc::now(),
             secret: Default::default(),
-            store: std::sync::Arc::new(crate::store::MemoryStore::default()),
+            parts: std::sync::Arc::new(crate::store::MemoryStore::default()),
         };
         let mut m = ctx.message(
             Kind::Transcript,

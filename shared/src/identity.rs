@@ -21,14 +21,26 @@ pub fn e164(raw: &str) -> Option<String> {
 }
 
 /// An e-mail address with its domain lower-cased (the local part is case-sensitive by the RFC,
-/// though few servers treat it so), or `None` when it has no `@`.
+/// though few servers treat it so), or `None` when it is not an address: no `@`, an empty
+/// part, spaces or control characters, brackets or separators that belong around an address
+/// rather than in it, or a domain that is not dot-separated labels.
 pub fn normalise_email(raw: &str) -> Option<String> {
     let raw = raw.trim();
     let (local, domain) = raw.rsplit_once('@')?;
-    if local.is_empty() || domain.is_empty() {
-        return None;
-    }
-    Some(format!("{local}@{}", domain.to_ascii_lowercase()))
+    let clean = |part: &str| {
+        !part.is_empty()
+            && !part
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control() || "<>()[],;:\\\"@".contains(c))
+    };
+    let labels_ok = domain.split('.').all(|label| {
+        !label.is_empty()
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+            && label.chars().all(|c| c.is_alphanumeric() || c == '-')
+    });
+    (clean(local) && clean(domain) && labels_ok)
+        .then(|| format!("{local}@{}", domain.to_lowercase()))
 }
 
 #[cfg(test)]
@@ -73,5 +85,22 @@ mod tests {
         );
         assert_eq!(normalise_email("nobody"), None);
         assert_eq!(normalise_email("@example.com"), None);
+        // Not addresses, though they hold an `@`: they must never become identity keys.
+        for raw in [
+            "Jane Doe@example.com",
+            "jane@exa mple.com",
+            "jane@",
+            "jane@example..com",
+            "<jane@example.com>",
+            "jane@example.com, joe@example.com",
+            "jane\u{0}@example.com",
+            "undisclosed-recipients:;@",
+        ] {
+            assert_eq!(normalise_email(raw), None, "{raw:?}");
+        }
+        assert_eq!(
+            normalise_email("josé@exämple.com").as_deref(),
+            Some("josé@exämple.com")
+        );
     }
 }

@@ -11,7 +11,7 @@ use tokio::sync::OnceCell;
 
 use crate::blob::{self, BlobStore};
 use crate::error::GatewayError;
-use crate::provider::{Context, Outcome, Provider, Reply};
+use crate::provider::{Auth, Context, Outcome, Provider, Reply, Window};
 use crate::request::{WebhookRequest, provider_from_path, public_url};
 use crate::schema::{Channel, Message};
 use crate::secrets::{ChannelSecrets, SecretSource};
@@ -98,7 +98,21 @@ impl Gateway {
         settings: Settings,
         ports: Ports,
     ) -> Self {
-        let providers = providers.into_iter().map(|p| (p.name(), p)).collect();
+        let providers: HashMap<_, _> = providers.into_iter().map(|p| (p.name(), p)).collect();
+        if settings.public_base_url.is_none() {
+            for name in providers
+                .values()
+                .filter(|p| p.signs_url())
+                .map(|p| p.name())
+            {
+                tracing::error!(
+                    channel = %channel,
+                    provider = name,
+                    reason = "public_base_url_missing",
+                    "PUBLIC_BASE_URL is not set: {name} signs the URL it calls, so its requests are refused"
+                );
+            }
+        }
         Gateway {
             channel,
             providers,
@@ -189,8 +203,6 @@ impl Gateway {
         let req = WebhookRequest {
             public_url: public_url(
                 self.settings.public_base_url.as_deref(),
-                &incoming.headers,
-                &incoming.path,
                 provider.name(),
                 &incoming.raw_query,
             ),
@@ -201,38 +213,85 @@ impl Gateway {
             body,
         };
         let secret = self.secrets().await?.provider(provider.name());
-        if let Some(handshake) = provider.handshake(&req, &secret) {
+        if let Some(handshake) = provider.handshake(&req, &secret.options) {
             return Ok(Handled {
                 reply: handshake?,
                 counts: RequestCounts::default(),
             });
         }
         let now = (self.ports.clock)();
-        provider
-            .authenticate(&req, &secret, now, self.settings.signature_tolerance_secs)
-            .await?;
+        let window_secs = match provider.window() {
+            Window::Standard => self.settings.signature_tolerance_secs,
+            Window::Secs(secs) => secs,
+        };
+        let auth = Auth {
+            secret: &secret,
+            now,
+            window_secs,
+            tokens: self.ports.store.as_ref(),
+        };
+        provider.authenticate(&req, &auth).await?;
         let ctx = Context {
             channel: self.channel,
             provider: provider.name(),
             received_at: now,
             secret,
-            store: self.ports.store.clone(),
+            parts: self.ports.store.clone(),
         };
         match provider.normalise(&req, &ctx).await? {
             Outcome::Reply(reply) => Ok(Handled {
                 reply,
                 counts: RequestCounts::default(),
             }),
-            Outcome::Store(messages) => Ok(Handled {
-                counts: self.store_and_publish(messages, &req).await?,
-                reply: provider.ack(),
-            }),
+            Outcome::Store(messages) => {
+                // Whatever a normaliser made of a payload it did not understand is not a
+                // message: it is dropped, logged and counted, never stored empty.
+                let (messages, empty): (Vec<_>, Vec<_>) =
+                    messages.into_iter().partition(Message::has_content);
+                for message in &empty {
+                    tracing::error!(
+                        channel = %self.channel,
+                        provider = provider.name(),
+                        id = %message.id,
+                        kind = message.kind.as_str(),
+                        reason = "unrecognised_event",
+                        "a verified event the normaliser did not understand was not stored"
+                    );
+                }
+                let mut counts = self.store_and_publish(messages, &req).await?;
+                counts.unrecognised = empty.len() as u32;
+                Ok(Handled {
+                    counts,
+                    reply: provider.ack(),
+                })
+            }
         }
     }
 
+    /// The channel's secrets, loaded once and each provider's entry checked: a refused entry
+    /// is logged and counted (never quoted) and its provider fails closed.
     async fn secrets(&self) -> Result<&ChannelSecrets, GatewayError> {
         self.secrets
-            .get_or_try_init(|| self.ports.secrets.load())
+            .get_or_try_init(|| async {
+                let mut secrets = self.ports.secrets.load().await?;
+                for provider in self.providers.values() {
+                    if let Err(reason) =
+                        secrets.validate(provider.name(), |s| provider.check_secret(s))
+                    {
+                        tracing::error!(
+                            channel = %self.channel,
+                            provider = provider.name(),
+                            reason,
+                            "the provider's secret entry is refused: its requests fail closed until it is fixed"
+                        );
+                        self.ports.metrics.emit(telemetry::secret_rejected(
+                            self.channel,
+                            provider.name(),
+                        ));
+                    }
+                }
+                Ok(secrets)
+            })
             .await
             .map_err(GatewayError::SecretsUnavailable)
     }

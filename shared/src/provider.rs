@@ -8,8 +8,20 @@ use crate::error::{AuthError, GatewayError};
 use crate::request::WebhookRequest;
 use crate::schema::{self, Channel, Direction, Kind, Message, Party};
 use crate::secrets::ProviderSecret;
-use crate::store::MessageStore;
+use crate::store::{PartStore, TokenBinding};
+use crate::verify::Scheme;
+use serde_json::{Map, Value};
 use std::sync::Arc;
+
+/// How far a signed timestamp may be from now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Window {
+    /// The function's `SIGNATURE_TOLERANCE_SECS` (default 300 s): for providers that sign
+    /// each attempt afresh, or retry within minutes.
+    Standard,
+    /// A provider whose retries reuse the first attempt's signature for this long.
+    Secs(i64),
+}
 
 /// A response the provider expects (handshakes, acknowledgements).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,8 +72,8 @@ pub struct Context {
     /// The provider's configured keys and options, for normalisers that call the provider
     /// back (fetching a finished transcript).
     pub secret: ProviderSecret,
-    /// For messages that arrive in pieces: see [`MessageStore::put_part`].
-    pub store: Arc<dyn MessageStore>,
+    /// For messages that arrive in pieces (see [`PartStore`]).
+    pub parts: Arc<dyn PartStore>,
 }
 
 impl std::fmt::Debug for Context {
@@ -120,9 +132,20 @@ impl Context {
     }
 }
 
+/// What authentication works with besides the request.
+pub struct Auth<'a> {
+    pub secret: &'a ProviderSecret,
+    pub now: DateTime<Utc>,
+    /// How far a signed timestamp may be from `now` (see [`Window`]).
+    pub window_secs: i64,
+    /// Where tokens of schemes that do not sign the body are bound to their request.
+    pub tokens: &'a dyn TokenBinding,
+}
+
 /// One webhook provider: its methods, its verification and its normalisation.
 ///
-/// The pipeline calls `verify` on the raw bytes before `normalise` ever parses them.
+/// The pipeline calls `verify` on the raw bytes before `normalise` ever parses them. Only
+/// `normalise` (after verification) may answer with anything computed from a key.
 #[async_trait]
 pub trait Provider: Send + Sync {
     /// The path segment that selects this provider (`/twilio`).
@@ -133,36 +156,61 @@ pub trait Provider: Send + Sync {
         &[Method::POST]
     }
 
-    /// An unsigned handshake (a subscription check such as Meta's GET or X's CRC), answered
-    /// before verification with what the provider expects; `None` when the request is not one.
+    /// How its requests are proven genuine (see [`Scheme`]); `Scheme::Custom` providers
+    /// implement `verify` themselves.
+    fn scheme(&self) -> Scheme;
+
+    /// How old a signed timestamp may be.
+    fn window(&self) -> Window {
+        Window::Standard
+    }
+
+    /// Whether the signature covers the URL the provider called, which then comes from the
+    /// function's `PUBLIC_BASE_URL` only (never from request headers a client sets).
+    fn signs_url(&self) -> bool {
+        false
+    }
+
+    /// Why the configured secret cannot be used (blank or short keys, blank options), checked
+    /// once when the secret is loaded; the reason never quotes a key.
+    fn check_secret(&self, secret: &ProviderSecret) -> Result<(), &'static str> {
+        secret.check_keys(self.scheme().key_kind())
+    }
+
+    /// An unsigned handshake (a subscription check such as Meta's GET, a target check such as
+    /// Sunshine's HEAD), answered before verification; `None` when the request is not one.
+    /// It sees the provider's options but never its keys, so it cannot answer with a value
+    /// keyed on bytes the caller chose: signed handshakes are answered by `normalise`.
     fn handshake(
         &self,
         _req: &WebhookRequest,
-        _secret: &ProviderSecret,
+        _options: &Map<String, Value>,
     ) -> Option<Result<Reply, GatewayError>> {
         None
     }
 
-    /// Checks the request's signature against the configured keys, on the raw bytes.
+    /// Checks the request's signature against the configured keys, on the raw bytes, with
+    /// signed timestamps within `window_secs`.
     fn verify(
         &self,
         req: &WebhookRequest,
         secret: &ProviderSecret,
         now: DateTime<Utc>,
-        tolerance_secs: i64,
-    ) -> Result<(), AuthError>;
+        window_secs: i64,
+    ) -> Result<(), AuthError> {
+        self.scheme().verify(req, secret, now, window_secs)
+    }
 
     /// What the pipeline calls: `verify`, after any work the check needs first (fetching a
-    /// signing certificate, parsing a multipart body), which providers with such checks do
-    /// here. A failure to fetch is a `GatewayError` other than `Unauthorized` (a 5xx).
+    /// signing certificate, parsing a multipart body) or after it (binding a token the
+    /// signature does not tie to the body), which providers with such checks do here. A
+    /// failure to fetch is a `GatewayError` other than `Unauthorized` (a 5xx).
     async fn authenticate(
         &self,
         req: &WebhookRequest,
-        secret: &ProviderSecret,
-        now: DateTime<Utc>,
-        tolerance_secs: i64,
+        auth: &Auth<'_>,
     ) -> Result<(), GatewayError> {
-        Ok(self.verify(req, secret, now, tolerance_secs)?)
+        Ok(self.verify(req, auth.secret, auth.now, auth.window_secs)?)
     }
 
     /// Turns a verified request into messages (or a reply).

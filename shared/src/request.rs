@@ -14,8 +14,9 @@ pub struct WebhookRequest {
     pub headers: HeaderMap,
     /// The body exactly as sent (already decoded from the event's base64, never re-serialised).
     pub body: Bytes,
-    /// The URL the provider called, for schemes that sign it: see [`public_url`].
-    pub public_url: String,
+    /// The URL the provider called, for schemes that sign it: see [`public_url`]. `None`
+    /// when the function has no `PUBLIC_BASE_URL`; URL-signing providers then refuse.
+    pub public_url: Option<String>,
 }
 
 impl WebhookRequest {
@@ -48,44 +49,27 @@ pub fn provider_from_path(path: &str) -> &str {
     path.rsplit('/').find(|s| !s.is_empty()).unwrap_or("")
 }
 
-/// The public URL the provider called, for URL-signing schemes (Twilio, Plivo).
-///
-/// With `public_base_url` configured (for example `https://hooks.example.com/sms`), the URL is
-/// that base plus `/<provider>` and the query: the Lambda never sees its public host reliably
-/// (custom domains, stages, CloudFront). Without it, the `x-forwarded-proto` and `host`
-/// headers and the raw path are used.
+/// The public URL the provider called, for URL-signing schemes (Twilio, Plivo): the configured
+/// `public_base_url` (for example `https://hooks.example.com/sms`) plus `/<provider>` and the
+/// query as sent. The Lambda never sees its public host reliably (custom domains, stages,
+/// CloudFront), and `Host` or `X-Forwarded-Host` come from the client: a signature made for
+/// another deployment's URL must not pass here, so without a base there is no URL.
 pub fn public_url(
     public_base_url: Option<&str>,
-    headers: &HeaderMap,
-    raw_path: &str,
     provider: &str,
     raw_query: &str,
-) -> String {
-    let mut url = match public_base_url {
-        Some(base) => format!("{}/{provider}", base.trim_end_matches('/')),
-        None => {
-            let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-            let proto = header("x-forwarded-proto")
-                .and_then(|v| v.split(',').next())
-                .map(str::trim)
-                .unwrap_or("https");
-            let host = header("x-forwarded-host")
-                .or_else(|| header("host"))
-                .unwrap_or("localhost");
-            format!("{proto}://{host}{raw_path}")
-        }
-    };
+) -> Option<String> {
+    let mut url = format!("{}/{provider}", public_base_url?.trim_end_matches('/'));
     if !raw_query.is_empty() {
         url.push('?');
         url.push_str(raw_query);
     }
-    url
+    Some(url)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use http::HeaderValue;
 
     #[test]
     fn provider_is_the_last_path_segment() {
@@ -96,25 +80,16 @@ mod tests {
     }
 
     #[test]
-    fn configured_base_wins_over_the_internal_host() {
-        let mut headers = HeaderMap::new();
-        headers.insert("host", HeaderValue::from_static("abc.lambda-url.internal"));
-        let url = public_url(
-            Some("https://hooks.example.com/sms/"),
-            &headers,
-            "/sms/twilio",
-            "twilio",
-            "a=1",
+    fn the_url_is_the_configured_base_only() {
+        assert_eq!(
+            public_url(Some("https://hooks.example.com/sms/"), "twilio", "a=1").as_deref(),
+            Some("https://hooks.example.com/sms/twilio?a=1")
         );
-        assert_eq!(url, "https://hooks.example.com/sms/twilio?a=1");
-    }
-
-    #[test]
-    fn forwarded_headers_are_the_fallback() {
-        let mut headers = HeaderMap::new();
-        headers.insert("host", HeaderValue::from_static("api.example.com"));
-        headers.insert("x-forwarded-proto", HeaderValue::from_static("https"));
-        let url = public_url(None, &headers, "/prod/sms/plivo", "plivo", "");
-        assert_eq!(url, "https://api.example.com/prod/sms/plivo");
+        assert_eq!(
+            public_url(Some("https://hooks.example.com/sms"), "plivo", "").as_deref(),
+            Some("https://hooks.example.com/sms/plivo")
+        );
+        // No fallback to Host or X-Forwarded-Host, which the client sets.
+        assert_eq!(public_url(None, "twilio", "a=1"), None);
     }
 }

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 /// Version of the message document. Consumers should accept any `1.x`.
-pub const SCHEMA_VERSION: &str = "1.2";
+pub const SCHEMA_VERSION: &str = "1.3";
 
 /// A normalised customer-contact event: a message, a delivery status or a call transcript.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -106,6 +106,33 @@ pub struct ClaimCheck {
     pub omitted: Vec<String>,
 }
 
+impl Message {
+    /// Whether the message says something a person or a system can act on: a message's text,
+    /// attachment, postback, reaction (an empty one is a removed reaction) or e-mail; a
+    /// status's state; a transcript's words. The pipeline never stores one that does not,
+    /// so a payload a normaliser did not understand cannot become an empty message.
+    pub fn has_content(&self) -> bool {
+        let some = |t: &Option<String>| t.as_deref().is_some_and(|t| !t.trim().is_empty());
+        match self.kind {
+            Kind::Message => {
+                some(&self.text)
+                    || !self.attachments.is_empty()
+                    || some(&self.postback)
+                    || self.reaction.is_some()
+                    || self
+                        .email
+                        .as_ref()
+                        .is_some_and(|e| some(&e.subject) || some(&e.full_text) || some(&e.html))
+            }
+            Kind::Status => self.status.is_some(),
+            Kind::Transcript => self
+                .transcript
+                .as_ref()
+                .is_some_and(|t| some(&t.full_text) || !t.segments.is_empty()),
+        }
+    }
+}
+
 /// Since 1.2. An e-mail's headers and bodies. `text` carries the new text of the message,
 /// without the quoted history where it can be told apart.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -134,6 +161,42 @@ pub struct Email {
     /// The HTML body, when the e-mail has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub html: Option<String>,
+    /// Since 1.3. What the receiving provider found of the sender's authentication.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authentication: Option<EmailAuthentication>,
+}
+
+/// Since 1.3. The sender's authentication, as the receiving provider reported it (SPF, DKIM,
+/// DMARC), and the gateway's conclusion. Only a verified sender is the customer's `email:`
+/// identity: an unverified one is keyed `unverified-email:<address>` and joins no timeline.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct EmailAuthentication {
+    /// The SPF result for the envelope sender, when the provider gives one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spf: Option<AuthVerdict>,
+    /// The DKIM result (the best of the signatures), when the provider gives one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dkim: Option<AuthVerdict>,
+    /// The DMARC result, when the provider evaluates DMARC (SES).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dmarc: Option<AuthVerdict>,
+    /// The `From` address is authenticated: DMARC passed, or SPF or DKIM passed for a domain
+    /// aligned with the `From` domain (the same domain or one a subdomain of the other).
+    pub sender_verified: bool,
+}
+
+/// Since 1.3. One authentication check's result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthVerdict {
+    Pass,
+    Fail,
+    SoftFail,
+    Neutral,
+    /// Nothing to check against (no SPF record, no signature, no DMARC policy).
+    None,
+    /// The check could not be completed (a temporary or permanent DNS error).
+    Error,
 }
 
 #[derive(

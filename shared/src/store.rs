@@ -44,9 +44,10 @@ pub enum Insert {
     Duplicate,
 }
 
-/// Durable, deduplicating message storage (port).
+/// Durable, deduplicating message storage (port). It also keeps the state the few providers
+/// that need some keep between requests, each behind a narrow port of its own.
 #[async_trait]
-pub trait MessageStore: Send + Sync {
+pub trait MessageStore: PartStore + TokenBinding + Send + Sync {
     /// Stores the message unless one with its id exists, atomically (no read-then-write).
     async fn insert(&self, item: &StoredMessage) -> Result<Insert, StoreError>;
     /// Clears the pending-publication mark once the message is on its queue.
@@ -58,12 +59,23 @@ pub trait MessageStore: Send + Sync {
         before: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<Message>, StoreError>;
-    /// Keeps one part of a message that arrives in pieces (a real-time transcript's
-    /// utterances) under `group`, replacing a part of the same name, so a redelivered piece
-    /// is kept once. Parts expire on their own after a few days.
+}
+
+/// Pieces of a message that arrives in several requests (a real-time transcript's
+/// utterances), for the provider that assembles them (port).
+#[async_trait]
+pub trait PartStore: Send + Sync {
+    /// Keeps one part under `group`, replacing a part of the same name, so a redelivered
+    /// piece is kept once. Parts expire on their own after a few days.
     async fn put_part(&self, group: &str, name: &str, body: &str) -> Result<(), StoreError>;
     /// Every part kept under `group`, by name.
     async fn parts(&self, group: &str) -> Result<BTreeMap<String, String>, StoreError>;
+}
+
+/// One-time bindings of signed tokens to the request they came with, for schemes whose
+/// signature does not cover the body (port).
+#[async_trait]
+pub trait TokenBinding: Send + Sync {
     /// Binds `key` to `value` the first time `key` is seen, atomically, for `ttl_secs`. True
     /// when `key` is new or already bound to this same `value`; false when bound to another.
     async fn bind_once(&self, key: &str, value: &str, ttl_secs: i64) -> Result<bool, StoreError>;
@@ -142,7 +154,10 @@ impl MessageStore for MemoryStore {
         found.truncate(limit);
         Ok(found)
     }
+}
 
+#[async_trait]
+impl PartStore for MemoryStore {
     async fn put_part(&self, group: &str, name: &str, body: &str) -> Result<(), StoreError> {
         self.check()?;
         self.parts
@@ -154,15 +169,6 @@ impl MessageStore for MemoryStore {
         Ok(())
     }
 
-    async fn bind_once(&self, key: &str, value: &str, _ttl_secs: i64) -> Result<bool, StoreError> {
-        self.check()?;
-        let mut bindings = self.bindings.lock().unwrap();
-        let bound = bindings
-            .entry(key.to_string())
-            .or_insert_with(|| value.to_string());
-        Ok(bound == value)
-    }
-
     async fn parts(&self, group: &str) -> Result<BTreeMap<String, String>, StoreError> {
         self.check()?;
         Ok(self
@@ -172,6 +178,18 @@ impl MessageStore for MemoryStore {
             .get(group)
             .cloned()
             .unwrap_or_default())
+    }
+}
+
+#[async_trait]
+impl TokenBinding for MemoryStore {
+    async fn bind_once(&self, key: &str, value: &str, _ttl_secs: i64) -> Result<bool, StoreError> {
+        self.check()?;
+        let mut bindings = self.bindings.lock().unwrap();
+        let bound = bindings
+            .entry(key.to_string())
+            .or_insert_with(|| value.to_string());
+        Ok(bound == value)
     }
 }
 

@@ -50,6 +50,25 @@ impl MetricSink for MemorySink {
     }
 }
 
+/// One EMF line for a provider whose secret entry was refused when the secrets were loaded
+/// (a blank or short key, a blank option): `SecretRejected` by channel and provider.
+pub fn secret_rejected(channel: Channel, provider: &str) -> String {
+    json!({
+        "_aws": {
+            "Timestamp": Utc::now().timestamp_millis(),
+            "CloudWatchMetrics": [{
+                "Namespace": NAMESPACE,
+                "Dimensions": [["channel"], ["channel", "provider"]],
+                "Metrics": [{ "Name": "SecretRejected", "Unit": "Count" }],
+            }],
+        },
+        "channel": channel.as_str(),
+        "provider": provider,
+        "SecretRejected": 1,
+    })
+    .to_string()
+}
+
 /// How one request ended, for its metric line.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RequestCounts {
@@ -57,6 +76,8 @@ pub struct RequestCounts {
     pub duplicates: u32,
     /// Stored but not yet on the queue: the redrive will publish them.
     pub publish_deferred: u32,
+    /// Verified events a normaliser made nothing of: not stored (see `Message::has_content`).
+    pub unrecognised: u32,
 }
 
 /// One EMF line for a handled request: counts by channel, and by channel and provider, and,
@@ -84,6 +105,7 @@ pub fn request_metrics(
                     {"Name": "Duplicates", "Unit": "Count"},
                     {"Name": "Rejected", "Unit": "Count"},
                     {"Name": "PublishDeferred", "Unit": "Count"},
+                    {"Name": "Unrecognised", "Unit": "Count"},
                     {"Name": "Latency", "Unit": "Milliseconds"},
                 ],
             }],
@@ -94,6 +116,7 @@ pub fn request_metrics(
         "Duplicates": counts.duplicates,
         "Rejected": u32::from(rejected.is_some()),
         "PublishDeferred": counts.publish_deferred,
+        "Unrecognised": counts.unrecognised,
         "Latency": latency_ms,
     });
     if let Some(reason) = rejected {

@@ -66,7 +66,7 @@ fn request(v: &Value, tamper: bool) -> WebhookRequest {
         },
         method,
         headers,
-        public_url,
+        public_url: Some(public_url),
     }
 }
 

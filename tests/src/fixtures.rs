@@ -687,6 +687,24 @@ impl Sample {
 }
 
 /// The sample of `provider` and `case` (panics when there is none: a test's own mistake).
+/// The samples that must reach the same function before `sample` for it to get its answer:
+/// the utterances of the real-time transcription session that `realtime-stopped` closes (the
+/// parts are kept between requests; alone, the stop event has nothing to assemble).
+pub fn session_before<'a>(samples: &'a [Sample], sample: &Sample) -> Vec<&'a Sample> {
+    if (sample.provider, sample.case) != ("twilio", "realtime-stopped") {
+        return Vec::new();
+    }
+    samples
+        .iter()
+        .filter(|s| {
+            s.provider == "twilio"
+                && s.channel == sample.channel
+                && s.case.starts_with("realtime-")
+                && !matches!(s.case, "realtime-stopped" | "realtime-tampered")
+        })
+        .collect()
+}
+
 pub fn find(samples: &[Sample], provider: &str, case: &str) -> Sample {
     samples
         .iter()

@@ -321,18 +321,18 @@ async fn family(channel: Channel, input: FamilyInput) -> Option<Delivered> {
         raw_query: input.raw_query,
         headers: input.headers,
         body: input.body,
-        public_url: format!(
+        public_url: Some(format!(
             "{}/{}",
             fixtures::public_base_url(channel.as_str()),
             input.provider
-        ),
+        )),
     };
     let ctx = Context {
         channel,
         provider: provider.name(),
         received_at: committed_now(),
         secret: secrets(channel).provider(provider.name()),
-        store: Arc::new(MemoryStore::default()),
+        parts: Arc::new(MemoryStore::default()),
     };
     if let Ok(Outcome::Store(messages)) = provider.normalise(&req, &ctx).await {
         for message in &messages {

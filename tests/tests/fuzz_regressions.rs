@@ -59,6 +59,17 @@ fn the_seeds_reach_the_normalisers() {
             "ses" if sample.expect.status == 200 => Some(401),
             _ => None,
         };
+        // One input is one request: a session's stop event arrives without its utterances,
+        // so it has nothing to assemble and stores nothing.
+        if !fixtures::session_before(&samples, sample).is_empty() {
+            assert_eq!(
+                (delivered.status, delivered.stored),
+                (200, 0),
+                "{}",
+                sample.file_name()
+            );
+            continue;
+        }
         if let Some(status) = refused {
             assert_eq!(delivered.status, status, "{}", sample.file_name());
             continue;

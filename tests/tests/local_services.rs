@@ -339,7 +339,7 @@ async fn one_customer_reads_back_across_channels_in_time_order() {
         provider,
         received_at: chrono::DateTime::from_timestamp(1_795_435_200 + secs, 0).unwrap(),
         secret: Default::default(),
-        store: Arc::new(gateway_shared::store::MemoryStore::default()),
+        parts: Arc::new(gateway_shared::store::MemoryStore::default()),
     };
     let message = |channel: Channel, provider: &'static str, secs: i64, id: &str| {
         let c = ctx(channel, provider, secs);

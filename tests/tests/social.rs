@@ -187,9 +187,14 @@ async fn every_whatsapp_kind_and_a_failed_status() {
 
 #[tokio::test]
 async fn messenger_postbacks_attachments_reactions_and_instagram_mentions() {
-    let [postback, image, reaction] =
-        <[Message; 3]>::try_from(messages("meta", "messenger-postback-attachment-reaction").await)
+    let [postback, image, reaction, read] =
+        <[Message; 4]>::try_from(messages("meta", "messenger-postback-attachment-reaction").await)
             .unwrap();
+    // A read receipt names no message: it covers every message before its watermark.
+    assert_eq!(read.kind, Kind::Status);
+    assert_eq!(read.status.as_ref().unwrap().state, DeliveryState::Read);
+    assert!(read.provider_message_id.starts_with("watermark:"));
+    assert_eq!(read.customer.id, "6011223344556677");
     assert_eq!(
         (postback.text.as_deref(), postback.postback.as_deref()),
         (Some("Talk to an agent"), Some("AGENT"))

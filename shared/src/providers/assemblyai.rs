@@ -9,18 +9,17 @@
 //! `direction` and `speakers` (roles of speakers A, B, ... e.g. `customer,agent`).
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 use serde_json::Value;
 use std::time::Duration;
 
 use super::calls::{self, Call};
 use super::{parse_json, text};
-use crate::error::{AuthError, GatewayError};
+use crate::error::GatewayError;
 use crate::provider::{Context, Outcome, Provider};
 use crate::request::WebhookRequest;
 use crate::schema::{Segment, Speaker, Transcript};
-use crate::secrets::ProviderSecret;
-use crate::verify;
+use crate::secrets::{KeyKind, ProviderSecret};
+use crate::verify::{Scheme, TokenAt, TokenScheme};
 
 /// The US API; EU jobs are fetched from `https://api.eu.assemblyai.com`.
 pub const DEFAULT_API_BASE_URL: &str = "https://api.assemblyai.com";
@@ -88,16 +87,18 @@ impl Provider for AssemblyAi {
         "assemblyai"
     }
 
-    fn verify(
-        &self,
-        req: &WebhookRequest,
-        secret: &ProviderSecret,
-        _now: DateTime<Utc>,
-        _tolerance_secs: i64,
-    ) -> Result<(), AuthError> {
-        let name = secret.option("header").unwrap_or(DEFAULT_HEADER);
-        let given = req.header(name).ok_or(AuthError::Missing)?;
-        secret.accept_any(|key| verify::ct_eq(key.as_bytes(), given.as_bytes()))
+    fn scheme(&self) -> Scheme {
+        Scheme::Token(TokenScheme {
+            at: &[TokenAt::ConfiguredHeader {
+                option: "header",
+                default: Some(DEFAULT_HEADER),
+            }],
+        })
+    }
+
+    fn check_secret(&self, secret: &ProviderSecret) -> Result<(), &'static str> {
+        secret.check_keys(KeyKind::Secret)?;
+        secret.check_option("header")
     }
 
     async fn normalise(

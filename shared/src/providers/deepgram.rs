@@ -8,29 +8,17 @@
 //! `customer,agent`), since the transcription itself knows nothing of the call.
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::calls::{self, Call};
 use super::parse_json;
-use crate::error::{AuthError, GatewayError};
+use crate::error::GatewayError;
 use crate::provider::{Context, Outcome, Provider};
 use crate::request::WebhookRequest;
 use crate::schema::{Segment, Speaker, Transcript};
-use crate::secrets::ProviderSecret;
-use crate::verify;
+use crate::verify::{Scheme, TokenAt, TokenScheme};
 
 pub struct Deepgram;
-
-/// The `user:pass` of a Basic `Authorization` header.
-pub(crate) fn basic_credentials(req: &WebhookRequest) -> Option<Vec<u8>> {
-    let header = req.header("authorization")?;
-    let (scheme, value) = header.split_once(' ')?;
-    if !scheme.eq_ignore_ascii_case("basic") {
-        return None;
-    }
-    verify::decode_base64(value)
-}
 
 #[async_trait]
 impl Provider for Deepgram {
@@ -43,36 +31,15 @@ impl Provider for Deepgram {
         &[http::Method::POST, http::Method::PUT]
     }
 
-    fn verify(
-        &self,
-        req: &WebhookRequest,
-        secret: &ProviderSecret,
-        _now: DateTime<Utc>,
-        _tolerance_secs: i64,
-    ) -> Result<(), AuthError> {
-        if let Some(credentials) = basic_credentials(req) {
-            return secret.accept_any(|key| verify::ct_eq(key.as_bytes(), &credentials));
-        }
-        // The body-borne secret: only the one field is read before verification.
-        #[derive(serde::Deserialize)]
-        struct Envelope {
-            metadata: Metadata,
-        }
-        #[derive(serde::Deserialize)]
-        struct Metadata {
-            extra: Option<serde_json::Map<String, Value>>,
-        }
-        let envelope: Envelope =
-            serde_json::from_slice(&req.body).map_err(|_| AuthError::Missing)?;
-        let given = envelope
-            .metadata
-            .extra
-            .as_ref()
-            .and_then(|extra| extra.get("callback_secret"))
-            .and_then(Value::as_str)
-            .ok_or(AuthError::Missing)?
-            .to_string();
-        secret.accept_any(|key| verify::ct_eq(key.as_bytes(), given.as_bytes()))
+    fn scheme(&self) -> Scheme {
+        // Basic credentials from the callback URL, else `extra=callback_secret:…`, which
+        // Deepgram returns in `metadata.extra` (that one field is read before anything else).
+        Scheme::Token(TokenScheme {
+            at: &[
+                TokenAt::Basic,
+                TokenAt::JsonField(&["metadata", "extra", "callback_secret"]),
+            ],
+        })
     }
 
     async fn normalise(

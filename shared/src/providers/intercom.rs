@@ -6,17 +6,17 @@
 //! parts are not customer messages. Intercom sends HTML bodies: the text keeps their words.
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::DateTime;
 use serde_json::Value;
 
 use super::{parse_json, text};
-use crate::error::{AuthError, GatewayError};
+use crate::error::GatewayError;
 use crate::identity;
 use crate::provider::{Context, Outcome, Provider};
 use crate::request::WebhookRequest;
 use crate::schema::{Attachment, AttachmentKind, Direction, Kind, Party, Visibility};
-use crate::secrets::ProviderSecret;
-use crate::verify::{self, Algorithm};
+use crate::secrets::KeyKind;
+use crate::verify::{Algorithm, Encoding, HmacScheme, Part, Scheme};
 
 pub struct Intercom;
 
@@ -60,12 +60,25 @@ pub fn html_to_text(html: &str) -> String {
         .to_string()
 }
 
-fn customer(ctx: &Context, author: &Value) -> Party {
-    let mut party = ctx.party(text(&author["id"]).unwrap_or_else(|| "unknown".into()));
-    party.email = author["email"].as_str().and_then(identity::normalise_email);
-    party.display_name = text(&author["name"]);
+/// The customer who wrote `author`'s part. API versions before 2.0 name only the author's
+/// type and id in a part and describe the person in the conversation's `user`.
+fn customer(ctx: &Context, author: &Value, conversation: &Value) -> Result<Party, GatewayError> {
+    let id = text(&author["id"])
+        .ok_or_else(|| GatewayError::malformed("a part without its author's id"))?;
+    let user = &conversation["user"];
+    let described = if text(&user["id"]).as_deref() == Some(id.as_str()) {
+        user
+    } else {
+        author
+    };
+    let mut party = ctx.party(id);
+    party.email = author["email"]
+        .as_str()
+        .or(described["email"].as_str())
+        .and_then(identity::normalise_email);
+    party.display_name = text(&author["name"]).or_else(|| text(&described["name"]));
     party.key = party.identity_key(ctx.channel, ctx.provider);
-    party
+    Ok(party)
 }
 
 #[async_trait]
@@ -74,20 +87,16 @@ impl Provider for Intercom {
         "intercom"
     }
 
-    fn verify(
-        &self,
-        req: &WebhookRequest,
-        secret: &ProviderSecret,
-        _now: DateTime<Utc>,
-        _tolerance_secs: i64,
-    ) -> Result<(), AuthError> {
-        let header = req.header("x-hub-signature").ok_or(AuthError::Missing)?;
-        let hex = header.strip_prefix("sha1=").ok_or(AuthError::Invalid)?;
-        secret.accept_any(|key| {
-            verify::eq_hex(
-                &verify::hmac(Algorithm::Sha1, key.as_bytes(), &[&req.body]),
-                hex,
-            )
+    fn scheme(&self) -> Scheme {
+        Scheme::Hmac(HmacScheme {
+            header: "x-hub-signature",
+            prefix: "sha1=",
+            separator: None,
+            algorithm: Algorithm::Sha1,
+            encoding: Encoding::Hex,
+            signed: &[Part::Body],
+            timestamp: None,
+            key: KeyKind::Secret,
         })
     }
 
@@ -104,7 +113,17 @@ impl Provider for Intercom {
             "conversation.user.created" => {
                 let id = text(&conversation["id"])
                     .ok_or_else(|| GatewayError::malformed("missing field data.item.id"))?;
-                (format!("{id}:source"), &conversation["source"])
+                // `source` since API 2.0, `conversation_message` before.
+                let source = match &conversation["source"] {
+                    source @ Value::Object(_) => source,
+                    _ => &conversation["conversation_message"],
+                };
+                if !source.is_object() {
+                    return Err(GatewayError::malformed(
+                        "a new conversation without its first message",
+                    ));
+                }
+                (format!("{id}:source"), source)
             }
             "conversation.user.replied" => {
                 let parts = conversation["conversation_parts"]["conversation_parts"].as_array();
@@ -130,7 +149,7 @@ impl Provider for Intercom {
             Direction::Inbound,
             &part_id,
             &part_id,
-            customer(ctx, &part["author"]),
+            customer(ctx, &part["author"], conversation)?,
             ctx.party(app),
         );
         m.text = text(&part["body"]).map(|html| html_to_text(&html));

@@ -9,13 +9,12 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::{id_text as text, parse_json};
-use crate::error::{AuthError, GatewayError};
+use crate::error::GatewayError;
 use crate::identity;
 use crate::provider::{Context, Outcome, Provider};
 use crate::request::WebhookRequest;
 use crate::schema::{Attachment, AttachmentKind, Direction, Kind, Message, Visibility};
-use crate::secrets::ProviderSecret;
-use crate::verify;
+use crate::verify::{Scheme, TokenAt, TokenScheme};
 
 pub struct LiveChat;
 
@@ -25,23 +24,11 @@ impl Provider for LiveChat {
         "livechat"
     }
 
-    fn verify(
-        &self,
-        req: &WebhookRequest,
-        secret: &ProviderSecret,
-        _now: DateTime<Utc>,
-        _tolerance_secs: i64,
-    ) -> Result<(), AuthError> {
-        // The secret is a field of the body: read only that field, before anything else.
-        #[derive(serde::Deserialize)]
-        struct Envelope {
-            secret_key: Option<String>,
-        }
-        let given = serde_json::from_slice::<Envelope>(&req.body)
-            .ok()
-            .and_then(|e| e.secret_key)
-            .ok_or(AuthError::Missing)?;
-        secret.accept_any(|key| verify::ct_eq(key.as_bytes(), given.as_bytes()))
+    fn scheme(&self) -> Scheme {
+        // The secret is a field of the body, read alone before anything else is.
+        Scheme::Token(TokenScheme {
+            at: &[TokenAt::JsonField(&["secret_key"])],
+        })
     }
 
     async fn normalise(

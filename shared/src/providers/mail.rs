@@ -8,7 +8,10 @@ use crate::error::GatewayError;
 use crate::identity::normalise_email;
 use crate::provider::Context;
 use crate::request::WebhookRequest;
-use crate::schema::{self, Attachment, AttachmentKind, Direction, Email, Kind, Message};
+use crate::schema::{
+    self, Attachment, AttachmentKind, AuthVerdict, Direction, Email, EmailAuthentication, Kind,
+    Message,
+};
 
 /// An e-mail as the providers deliver it, parsed fields or parsed MIME alike.
 #[derive(Debug, Default, Clone)]
@@ -30,6 +33,118 @@ pub struct Mail {
     pub stripped_text: Option<String>,
     pub sent_at: Option<chrono::DateTime<chrono::Utc>>,
     pub attachments: Vec<InlineFile>,
+    /// The envelope sender (SMTP `MAIL FROM`), which SPF checks, when the provider gives it.
+    pub envelope_from: Option<String>,
+    /// The header fields in order, names and raw values (for the providers' verdict headers).
+    pub headers: Vec<(String, String)>,
+    /// What the receiving provider found of the sender's authentication.
+    pub checks: SenderChecks,
+}
+
+/// The sender authentication a receiving provider reports: each provider fills what it has,
+/// from fields it sets itself or headers it added above its own `Received` line (never from
+/// headers the sender could have written).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct SenderChecks {
+    pub dmarc: Option<AuthVerdict>,
+    pub spf: Option<AuthVerdict>,
+    /// The domain SPF checked: the envelope sender's.
+    pub spf_domain: Option<String>,
+    /// Each DKIM result, with the signing domain where the provider names it.
+    pub dkim: Vec<(AuthVerdict, Option<String>)>,
+}
+
+impl SenderChecks {
+    /// The conclusion for a mail from `from`: DMARC's verdict where the provider evaluated it;
+    /// otherwise a passing SPF or DKIM check for the `From` domain itself (strict alignment:
+    /// without the public-suffix list, a parent or sibling domain is not taken as the same
+    /// organisation, which only ever errs towards "not verified").
+    pub fn conclude(&self, from: &str) -> EmailAuthentication {
+        let from_domain = domain_of(from);
+        let aligned = |domain: &Option<String>| {
+            from_domain.is_some() && domain.as_deref().and_then(domain_of) == from_domain
+        };
+        let sender_verified = match self.dmarc {
+            Some(AuthVerdict::Pass) => true,
+            Some(AuthVerdict::Fail | AuthVerdict::Error) => false,
+            _ => {
+                (self.spf == Some(AuthVerdict::Pass) && aligned(&self.spf_domain))
+                    || self
+                        .dkim
+                        .iter()
+                        .any(|(verdict, domain)| *verdict == AuthVerdict::Pass && aligned(domain))
+            }
+        };
+        let dkim = [AuthVerdict::Pass, AuthVerdict::Fail, AuthVerdict::Error]
+            .into_iter()
+            .find(|v| self.dkim.iter().any(|(d, _)| d == v))
+            .or(self.dkim.first().map(|(v, _)| *v));
+        EmailAuthentication {
+            spf: self.spf,
+            dkim,
+            dmarc: self.dmarc,
+            sender_verified,
+        }
+    }
+}
+
+/// The domain of an address or a bare domain (`@example.com`, `example.com.`), lower-cased.
+pub fn domain_of(text: &str) -> Option<String> {
+    let text = text
+        .trim()
+        .trim_matches(|c| c == '<' || c == '>' || c == '"');
+    let domain = text.rsplit_once('@').map_or(text, |(_, d)| d);
+    let domain = domain.trim().trim_end_matches('.').to_lowercase();
+    (domain.contains('.') && !domain.contains(char::is_whitespace)).then_some(domain)
+}
+
+/// A verdict word as providers write it (`Pass`, `softfail`, `PROCESSING_FAILED`, ...).
+pub fn verdict(word: &str) -> AuthVerdict {
+    match word.trim().to_ascii_lowercase().as_str() {
+        "pass" => AuthVerdict::Pass,
+        "fail" | "hardfail" => AuthVerdict::Fail,
+        "softfail" => AuthVerdict::SoftFail,
+        "neutral" => AuthVerdict::Neutral,
+        "none" | "gray" => AuthVerdict::None,
+        _ => AuthVerdict::Error,
+    }
+}
+
+/// The header fields a provider added at its border: those above its own `Received` line
+/// (the first one `is_border` recognises). Without such a line nothing can be trusted.
+pub fn border_headers(
+    headers: &[(String, String)],
+    is_border: impl Fn(&str) -> bool,
+) -> &[(String, String)] {
+    match headers
+        .iter()
+        .position(|(name, value)| name.eq_ignore_ascii_case("received") && is_border(value))
+    {
+        Some(end) => &headers[..end],
+        None => &[],
+    }
+}
+
+/// The one value of `name` among `headers`; `None` when absent or repeated (a repeated
+/// verdict cannot be attributed).
+pub fn single_header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    let mut found = headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name));
+    let first = found.next()?;
+    found.next().is_none().then_some(first.1.trim())
+}
+
+/// The `d=` domain of each `DKIM-Signature` header.
+pub fn dkim_domains(headers: &[(String, String)]) -> Vec<Option<String>> {
+    headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case("dkim-signature"))
+        .map(|(_, value)| {
+            value.split(';').find_map(|tag| {
+                let (name, v) = tag.split_once('=')?;
+                (name.trim() == "d").then(|| domain_of(v.trim())).flatten()
+            })
+        })
+        .collect()
 }
 
 /// An attachment's bytes as received.
@@ -110,6 +225,12 @@ pub fn parse_mime(raw: &[u8]) -> Result<Mail, GatewayError> {
             .date()
             .and_then(|d| chrono::DateTime::from_timestamp(d.to_timestamp(), 0)),
         attachments,
+        envelope_from: None,
+        headers: message
+            .headers_raw()
+            .map(|(name, value)| (name.to_string(), value.trim().to_string()))
+            .collect(),
+        checks: SenderChecks::default(),
     })
 }
 
@@ -208,10 +329,13 @@ pub fn reply_text(full: &str) -> String {
 /// address it was sent to. Replies share a conversation: its id derives from the thread's
 /// root, the first of `References`, else `In-Reply-To`, else the mail's own `Message-ID`.
 pub fn email_message(ctx: &Context, mail: Mail) -> Result<Message, GatewayError> {
-    let from = mail
-        .from
-        .as_deref()
+    // The `From` address; when it is not one, the envelope sender (the bounce address).
+    let from = [mail.from.as_deref(), mail.envelope_from.as_deref()]
+        .into_iter()
+        .flatten()
+        .find(|a| normalise_email(a).is_some())
         .ok_or_else(|| GatewayError::malformed("the e-mail has no sender address"))?;
+    let authentication = mail.checks.conclude(from);
     let recipient = mail
         .recipient
         .clone()
@@ -224,13 +348,18 @@ pub fn email_message(ctx: &Context, mail: Mail) -> Result<Message, GatewayError>
         p.key = p.identity_key(ctx.channel, ctx.provider);
         p
     };
-    let customer = party(from, mail.from_name.clone());
+    let mut customer = party(from, mail.from_name.clone());
+    if !authentication.sender_verified {
+        // Anyone can write any `From`: an unauthenticated sender is not the customer whose
+        // verified address it names, and must not join that customer's timeline.
+        customer.key = format!(
+            "unverified-email:{}",
+            customer.email.as_deref().unwrap_or(from)
+        );
+    }
     let business = party(&recipient, None);
-    let event_key = mail.message_id.clone().unwrap_or_else(|| {
-        crate::verify::sha256_hex(
-            format!("{from}|{recipient}|{:?}|{:?}", mail.subject, mail.text).as_bytes(),
-        )
-    });
+    let event_key = identity(&mail)
+        .ok_or_else(|| GatewayError::malformed("the e-mail has no sender or recipient address"))?;
     let root = mail
         .references
         .first()
@@ -269,6 +398,7 @@ pub fn email_message(ctx: &Context, mail: Mail) -> Result<Message, GatewayError>
         cc: normalised(&mail.cc),
         full_text,
         html: mail.html.clone(),
+        authentication: Some(authentication),
     });
     m.attachments = mail
         .attachments
@@ -287,6 +417,22 @@ pub fn email_message(ctx: &Context, mail: Mail) -> Result<Message, GatewayError>
         })
         .collect();
     Ok(m)
+}
+
+/// What deduplicates a mail (its message's event key): the `Message-ID`, else a hash of
+/// sender, recipient, subject and text. `None` without a sender or a recipient.
+pub fn identity(mail: &Mail) -> Option<String> {
+    if let Some(id) = &mail.message_id {
+        return Some(id.clone());
+    }
+    let from = mail.from.as_deref()?;
+    let recipient = mail
+        .recipient
+        .as_deref()
+        .or(mail.to.first().map(String::as_str))?;
+    Some(crate::verify::sha256_hex(
+        format!("{from}|{recipient}|{:?}|{:?}", mail.subject, mail.text).as_bytes(),
+    ))
 }
 
 /// The single message of a mail, ready to store.

@@ -2,11 +2,20 @@
 //! when the mail has attachments; the raw MIME message in `body-mime` when the route's URL ends
 //! in `mime`.
 //!
-//! `signature` = hex HMAC-SHA256(webhook signing key, `timestamp` + `token`). The signature
-//! does not cover the body, so a token is bound (in the table) to the first mail it came with,
-//! by `Message-Id`, and refused with any other mail; a redelivery of that mail passes and is
-//! deduplicated, whatever else changed. `timestamp` must be recent: within the secret's
-//! `max_age_secs` (default 9 hours, as Mailgun retries for 8).
+//! `signature` = hex HMAC-SHA256(webhook signing key, `timestamp` + `token`); a subaccount's
+//! mail also carries `parent-signature`, the same HMAC with the primary account's key, and
+//! either may verify. The signature covers neither the mail nor the URL, so authentication
+//! also binds the token, in the table, to the identity that deduplicates the mail (its
+//! `Message-Id`, else a hash of sender, recipient, subject and text): a redelivery of that
+//! mail passes and is deduplicated; the same token with any other mail (another sender,
+//! subject or recipient) is refused. `timestamp` must be within 9 hours (the secret's
+//! `max_age_secs` overrides it): Mailgun retries for 8 hours and resends the first
+//! attempt's signature.
+//!
+//! What remains: the signing key is account-wide, so any party that sees another of the
+//! account's webhooks (event webhooks, other routes) holds tokens this gateway has not bound
+//! yet and can post one mail with each within the window. Keep the HTTP webhook signing key
+//! for this route alone where Mailgun allows it, and never share it with other consumers.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -14,10 +23,10 @@ use serde_json::Value;
 
 use super::mail::{self, InlineFile, Mail};
 use crate::error::{AuthError, GatewayError};
-use crate::provider::{Context, Outcome, Provider};
+use crate::provider::{Auth, Context, Outcome, Provider, Window};
 use crate::request::WebhookRequest;
-use crate::secrets::ProviderSecret;
-use crate::verify::{self, Algorithm};
+use crate::secrets::{KeyKind, ProviderSecret};
+use crate::verify::{self, Algorithm, Scheme};
 
 pub struct Mailgun;
 
@@ -35,24 +44,48 @@ fn check(
     fields: &[(String, String)],
     secret: &ProviderSecret,
     now: DateTime<Utc>,
+    window_secs: i64,
 ) -> Result<(), AuthError> {
     let timestamp = field(fields, "timestamp").ok_or(AuthError::Missing)?;
     let token = field(fields, "token").ok_or(AuthError::Missing)?;
-    let signature = field(fields, "signature").ok_or(AuthError::Missing)?;
+    let signatures: Vec<&str> = ["signature", "parent-signature"]
+        .iter()
+        .filter_map(|name| field(fields, name))
+        .collect();
+    if signatures.is_empty() {
+        return Err(AuthError::Missing);
+    }
     let max_age = secret
         .options
         .get("max_age_secs")
         .and_then(Value::as_i64)
-        .unwrap_or(DEFAULT_MAX_AGE_SECS);
-    verify::check_timestamp(verify::parse_unix_secs(Some(timestamp))?, now, max_age)?;
+        .unwrap_or(window_secs);
     secret.accept_any(|key| {
         let mac = verify::hmac(
             Algorithm::Sha256,
             key.as_bytes(),
             &[timestamp.as_bytes(), token.as_bytes()],
         );
-        verify::eq_hex(&mac, signature)
-    })
+        signatures
+            .iter()
+            .fold(false, |ok, signature| verify::eq_hex(&mac, signature) | ok)
+    })?;
+    verify::check_timestamp(verify::parse_unix_secs(Some(timestamp))?, now, max_age)
+}
+
+/// The mail of a route post, as `normalise` stores it.
+async fn parse(req: &WebhookRequest) -> Result<(Vec<(String, String)>, Mail), GatewayError> {
+    let (fields, files) = mail::form_fields(req).await?;
+    let get = |name: &str| field(&fields, name).map(str::to_string);
+    let mut parsed = match get("body-mime") {
+        Some(raw) => mail::parse_mime(raw.as_bytes())?,
+        None => parsed_fields(&fields, files)?,
+    };
+    parsed.recipient = get("recipient").or(parsed.recipient);
+    parsed.stripped_text = get("stripped-text");
+    parsed.envelope_from = get("sender").or(parsed.envelope_from);
+    parsed.checks = checks(&parsed);
+    Ok((fields, parsed))
 }
 
 #[async_trait]
@@ -61,33 +94,50 @@ impl Provider for Mailgun {
         "mailgun"
     }
 
-    /// Form-encoded posts only; multipart ones are checked by `authenticate`.
+    fn scheme(&self) -> Scheme {
+        Scheme::Custom(KeyKind::Secret)
+    }
+
+    fn window(&self) -> Window {
+        Window::Secs(DEFAULT_MAX_AGE_SECS)
+    }
+
+    /// The signature alone (form-encoded posts; `authenticate` reads multipart ones too).
     fn verify(
         &self,
         req: &WebhookRequest,
         secret: &ProviderSecret,
         now: DateTime<Utc>,
-        _tolerance_secs: i64,
+        window_secs: i64,
     ) -> Result<(), AuthError> {
         let fields = req.form().map_err(|_| AuthError::Missing)?;
-        check(&fields, secret, now)
+        check(&fields, secret, now, window_secs)
     }
 
     async fn authenticate(
         &self,
         req: &WebhookRequest,
-        secret: &ProviderSecret,
-        now: DateTime<Utc>,
-        tolerance_secs: i64,
+        auth: &Auth<'_>,
     ) -> Result<(), GatewayError> {
-        if req.content_type() == "multipart/form-data" {
-            let (fields, _) = mail::form_fields(req)
-                .await
-                .map_err(|_| AuthError::Missing)?;
-            Ok(check(&fields, secret, now)?)
-        } else {
-            Ok(self.verify(req, secret, now, tolerance_secs)?)
+        let (fields, _) = mail::form_fields(req)
+            .await
+            .map_err(|_| AuthError::Missing)?;
+        check(&fields, auth.secret, auth.now, auth.window_secs)?;
+        // A token is good for its first mail (and that mail's redeliveries) only.
+        let (_, parsed) = parse(req).await?;
+        let token = field(&fields, "token").unwrap_or_default();
+        let identity = mail::identity(&parsed).ok_or_else(|| {
+            GatewayError::malformed("the e-mail has no sender or recipient address")
+        })?;
+        let ttl = 2 * auth.window_secs.max(DEFAULT_MAX_AGE_SECS);
+        if !auth
+            .tokens
+            .bind_once(&format!("mailgun-token#{token}"), &identity, ttl)
+            .await?
+        {
+            return Err(AuthError::Replayed.into());
         }
+        Ok(())
     }
 
     async fn normalise(
@@ -95,31 +145,7 @@ impl Provider for Mailgun {
         req: &WebhookRequest,
         ctx: &Context,
     ) -> Result<Outcome, GatewayError> {
-        let (fields, files) = mail::form_fields(req).await?;
-        let get = |name: &str| field(&fields, name).map(str::to_string);
-        let mut parsed = match get("body-mime") {
-            Some(raw) => mail::parse_mime(raw.as_bytes())?,
-            None => parsed_fields(&fields, files)?,
-        };
-        // A token is good for its first mail (and that mail's redeliveries) only.
-        let token = field(&fields, "token").unwrap_or_default();
-        let mail_id = parsed.message_id.clone().unwrap_or_else(|| {
-            let body = get("body-mime").or(get("body-plain")).unwrap_or_default();
-            verify::sha256_hex(body.as_bytes())
-        });
-        if !ctx
-            .store
-            .bind_once(
-                &format!("mailgun-token#{token}"),
-                &mail_id,
-                2 * DEFAULT_MAX_AGE_SECS,
-            )
-            .await?
-        {
-            return Err(AuthError::Replayed.into());
-        }
-        parsed.recipient = get("recipient").or(parsed.recipient);
-        parsed.stripped_text = get("stripped-text");
+        let (_, parsed) = parse(req).await?;
         mail::store(ctx, parsed)
     }
 }
@@ -173,5 +199,30 @@ fn parsed_fields(
                 data: f.data,
             })
             .collect(),
+        envelope_from: get("sender"),
+        headers,
+        checks: Default::default(),
     })
+}
+
+/// Mailgun's spam filter verdicts (with the domain set to "Mark spam with MIME headers"):
+/// `X-Mailgun-Spf` and `X-Mailgun-Dkim-Check-Result`, trusted only above Mailgun's own
+/// `Received … by mx*.mailgun.org` line (a sender can write the same headers into its mail,
+/// and Mailgun posts every header as a form field too, so those fields are never read).
+/// DKIM's result names no domain: it counts for the one `DKIM-Signature`'s `d=` when the
+/// mail has exactly one.
+fn checks(mail: &Mail) -> mail::SenderChecks {
+    let border = mail::border_headers(&mail.headers, |received| received.contains("mailgun.org"));
+    let dkim = mail::single_header(border, "X-Mailgun-Dkim-Check-Result").map(mail::verdict);
+    let signers = mail::dkim_domains(&mail.headers);
+    let signer = match signers.as_slice() {
+        [one] => one.clone(),
+        _ => None,
+    };
+    mail::SenderChecks {
+        dmarc: None,
+        spf: mail::single_header(border, "X-Mailgun-Spf").map(mail::verdict),
+        spf_domain: mail.envelope_from.as_deref().and_then(mail::domain_of),
+        dkim: dkim.map(|v| (v, signer)).into_iter().collect(),
+    }
 }

@@ -14,18 +14,19 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use http::{Method, StatusCode};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::{parse_json, text};
-use crate::error::{AuthError, GatewayError};
+use crate::error::GatewayError;
 use crate::provider::{Context, Outcome, Provider, Reply};
 use crate::request::WebhookRequest;
 use crate::schema::{
     Attachment, AttachmentKind, DeliveryState, Direction, Kind, Message, Party, StatusUpdate,
     Visibility,
 };
+use crate::secrets::KeyKind;
 use crate::secrets::ProviderSecret;
-use crate::verify::{self, Algorithm};
+use crate::verify::{self, Algorithm, Encoding, HmacScheme, Part, Scheme};
 
 pub struct Meta;
 
@@ -42,7 +43,7 @@ impl Provider for Meta {
     fn handshake(
         &self,
         req: &WebhookRequest,
-        secret: &ProviderSecret,
+        options: &Map<String, Value>,
     ) -> Option<Result<Reply, GatewayError>> {
         if req.method != Method::GET {
             return None;
@@ -54,7 +55,11 @@ impl Provider for Meta {
                 .find(|(k, _)| k == name)
                 .map(|(_, v)| v.as_str())
         };
-        let expected = secret.option("verify_token");
+        // A blank token is refused when the secret is loaded; never compare with one.
+        let expected = options
+            .get("verify_token")
+            .and_then(Value::as_str)
+            .filter(|t| !t.trim().is_empty());
         let given = get("hub.verify_token").unwrap_or_default();
         let ok = get("hub.mode") == Some("subscribe")
             && expected.is_some_and(|t| verify::ct_eq(t.as_bytes(), given.as_bytes()));
@@ -64,23 +69,22 @@ impl Provider for Meta {
         })
     }
 
-    fn verify(
-        &self,
-        req: &WebhookRequest,
-        secret: &ProviderSecret,
-        _now: DateTime<Utc>,
-        _tolerance_secs: i64,
-    ) -> Result<(), AuthError> {
-        let header = req
-            .header("x-hub-signature-256")
-            .ok_or(AuthError::Missing)?;
-        let hex = header.strip_prefix("sha256=").ok_or(AuthError::Invalid)?;
-        secret.accept_any(|key| {
-            verify::eq_hex(
-                &verify::hmac(Algorithm::Sha256, key.as_bytes(), &[&req.body]),
-                hex,
-            )
+    fn scheme(&self) -> Scheme {
+        Scheme::Hmac(HmacScheme {
+            header: "x-hub-signature-256",
+            prefix: "sha256=",
+            separator: None,
+            algorithm: Algorithm::Sha256,
+            encoding: Encoding::Hex,
+            signed: &[Part::Body],
+            timestamp: None,
+            key: KeyKind::Secret,
         })
+    }
+
+    fn check_secret(&self, secret: &ProviderSecret) -> Result<(), &'static str> {
+        secret.check_keys(KeyKind::Secret)?;
+        secret.check_option("verify_token")
     }
 
     async fn normalise(
@@ -104,7 +108,9 @@ impl Provider for Meta {
                 }
                 Some("page") | Some("instagram") => {
                     for event in array(&entry["messaging"]) {
-                        if let Some(m) = messaging(ctx, event)? {
+                        if event["delivery"].is_object() || event["read"].is_object() {
+                            messages.extend(receipts(ctx, event));
+                        } else if let Some(m) = messaging(ctx, event)? {
                             messages.push(m);
                         }
                     }
@@ -184,6 +190,10 @@ fn whatsapp(ctx: &Context, value: &Value, out: &mut Vec<Message>) -> Result<(), 
         m.visibility = Some(Visibility::Private);
         m.reply_to = text(&msg["context"]["id"]);
         let kind = msg["type"].as_str().unwrap_or("unknown");
+        if kind == "unsupported" {
+            // A type the Cloud API cannot deliver (its `errors` say which): nothing to show.
+            continue;
+        }
         let part = &msg[kind];
         match kind {
             "text" => m.text = text(&part["body"]),
@@ -285,7 +295,53 @@ fn whatsapp(ctx: &Context, value: &Value, out: &mut Vec<Message>) -> Result<(), 
     Ok(())
 }
 
-/// A Messenger or Instagram `messaging` event; `None` for echoes, reads and deliveries.
+/// Messenger and Instagram delivery and read receipts, as statuses of the page's messages:
+/// one per message id they name, or one for the watermark (every message sent before it) when
+/// they name none (Messenger's reads). A receipt without its customer (Instagram sends some
+/// reads without a sender) cannot be placed and is dropped.
+fn receipts(ctx: &Context, event: &Value) -> Vec<Message> {
+    let (state, receipt, word) = if event["delivery"].is_object() {
+        (DeliveryState::Delivered, &event["delivery"], "delivery")
+    } else {
+        (DeliveryState::Read, &event["read"], "read")
+    };
+    let (Some(customer), Some(page)) = (
+        text(&event["sender"]["id"]),
+        text(&event["recipient"]["id"]),
+    ) else {
+        return Vec::new();
+    };
+    let mut ids: Vec<String> = array(&receipt["mids"]).iter().filter_map(text).collect();
+    ids.extend(text(&receipt["mid"]));
+    if ids.is_empty()
+        && let Some(watermark) = receipt["watermark"].as_i64()
+    {
+        ids.push(format!("watermark:{watermark}"));
+    }
+    ids.into_iter()
+        .map(|id| {
+            let mut m = ctx.message(
+                Kind::Status,
+                Direction::Outbound,
+                &id,
+                &format!("{id}:{word}:{customer}"),
+                ctx.party(&customer),
+                ctx.party(&page),
+            );
+            m.sent_at = unix_millis(&event["timestamp"]);
+            m.visibility = Some(Visibility::Private);
+            m.status = Some(StatusUpdate {
+                state,
+                provider_state: word.to_string(),
+                error_code: None,
+                error_message: None,
+            });
+            m
+        })
+        .collect()
+}
+
+/// A Messenger or Instagram `messaging` event; `None` for echoes and events not kept.
 fn messaging(ctx: &Context, event: &Value) -> Result<Option<Message>, GatewayError> {
     let message = &event["message"];
     if message["is_echo"] == true {

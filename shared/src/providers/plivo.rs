@@ -18,8 +18,8 @@ use crate::request::WebhookRequest;
 use crate::schema::{
     Attachment, AttachmentKind, DeliveryState, Direction, Kind, Message, StatusUpdate,
 };
-use crate::secrets::ProviderSecret;
-use crate::verify::{self, Algorithm};
+use crate::secrets::{KeyKind, ProviderSecret};
+use crate::verify::{self, Algorithm, Scheme};
 
 pub struct Plivo;
 
@@ -63,13 +63,22 @@ impl Provider for Plivo {
         &[Method::POST, Method::GET]
     }
 
+    fn scheme(&self) -> Scheme {
+        Scheme::Custom(KeyKind::Secret)
+    }
+
+    fn signs_url(&self) -> bool {
+        true
+    }
+
     fn verify(
         &self,
         req: &WebhookRequest,
         secret: &ProviderSecret,
         _now: DateTime<Utc>,
-        _tolerance_secs: i64,
+        _window_secs: i64,
     ) -> Result<(), AuthError> {
+        let url = req.public_url.as_deref().ok_or(AuthError::NotConfigured)?;
         let nonce = req
             .header("x-plivo-signature-v3-nonce")
             .ok_or(AuthError::Missing)?;
@@ -87,7 +96,7 @@ impl Provider for Plivo {
         } else {
             Fields::default()
         };
-        let base = signature_base(&req.public_url, &req.method, &post);
+        let base = signature_base(url, &req.method, &post);
         secret.accept_any(|key| {
             let mac = verify::hmac(
                 Algorithm::Sha256,
@@ -116,6 +125,10 @@ impl Provider for Plivo {
             }
             _ => inbound(ctx, &f, uuid, from, to),
         };
+        if !message.has_content() {
+            // Neither a status nor a message with text or media: another kind of callback.
+            return Ok(Outcome::Store(Vec::new()));
+        }
         Ok(Outcome::Store(vec![message]))
     }
 

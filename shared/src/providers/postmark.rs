@@ -11,11 +11,11 @@ use serde_json::Value;
 
 use super::mail::{self, InlineFile, Mail};
 use super::{parse_json, text};
-use crate::error::{AuthError, GatewayError};
+use crate::error::GatewayError;
 use crate::provider::{Context, Outcome, Provider};
 use crate::request::WebhookRequest;
-use crate::secrets::ProviderSecret;
-use crate::verify;
+use crate::schema::AuthVerdict;
+use crate::verify::{Scheme, TokenAt, TokenScheme};
 
 pub struct Postmark;
 
@@ -25,15 +25,11 @@ impl Provider for Postmark {
         "postmark"
     }
 
-    fn verify(
-        &self,
-        req: &WebhookRequest,
-        secret: &ProviderSecret,
-        _now: DateTime<Utc>,
-        _tolerance_secs: i64,
-    ) -> Result<(), AuthError> {
-        let given = super::deepgram::basic_credentials(req).ok_or(AuthError::Missing)?;
-        secret.accept_any(|key| verify::ct_eq(key.as_bytes(), &given))
+    fn scheme(&self) -> Scheme {
+        // Basic credentials in the inbound webhook URL (`https://user:password@…`).
+        Scheme::Token(TokenScheme {
+            at: &[TokenAt::Basic],
+        })
     }
 
     async fn normalise(
@@ -47,6 +43,7 @@ impl Provider for Postmark {
             let mut parsed = mail::parse_mime(raw.as_bytes())?;
             parsed.recipient = text(&body["OriginalRecipient"]);
             parsed.stripped_text = text(&body["StrippedTextReply"]);
+            parsed.checks = checks(&parsed);
             return mail::store(ctx, parsed);
         }
         let header = |name: &str| {
@@ -104,7 +101,55 @@ impl Provider for Postmark {
                 .and_then(|d| DateTime::parse_from_rfc2822(d).ok())
                 .map(|d| d.with_timezone(&Utc)),
             attachments,
+            envelope_from: None,
+            headers: body["Headers"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|h| Some((text(&h["Name"])?, h["Value"].as_str()?.to_string())))
+                .collect(),
+            checks: Default::default(),
         };
+        let mut parsed = parsed;
+        parsed.checks = checks(&parsed);
         mail::store(ctx, parsed)
+    }
+}
+
+/// Postmark's verdicts, from the headers it adds above its own `Received … by
+/// *.inbound.postmarkapp.com` line (a sender can write the same headers into its mail):
+/// `Received-SPF` (its result and `envelope-from`) and SpamAssassin's `X-Spam-Tests`, whose
+/// `DKIM_VALID_AU` is a valid signature from the author's (`From`) domain. Postmark checks no
+/// DMARC, and sometimes skips spam scoring (then there is no DKIM result).
+fn checks(parsed: &Mail) -> mail::SenderChecks {
+    let border = mail::border_headers(&parsed.headers, |received| {
+        received.contains("inbound.postmarkapp.com")
+    });
+    let received_spf = mail::single_header(border, "Received-SPF");
+    let spf_domain = received_spf.and_then(|v| {
+        v.split([';', ' '])
+            .find_map(|part| part.trim().strip_prefix("envelope-from="))
+            .and_then(mail::domain_of)
+    });
+    let tests: Vec<&str> = mail::single_header(border, "X-Spam-Tests")
+        .map(|t| t.split(',').map(str::trim).collect())
+        .unwrap_or_default();
+    let author = parsed.from.as_deref().and_then(mail::domain_of);
+    let dkim = if tests.contains(&"DKIM_VALID_AU") {
+        vec![(AuthVerdict::Pass, author)]
+    } else if tests.contains(&"DKIM_VALID") {
+        vec![(AuthVerdict::Pass, None)]
+    } else if tests.contains(&"DKIM_INVALID") {
+        vec![(AuthVerdict::Fail, None)]
+    } else {
+        Vec::new()
+    };
+    mail::SenderChecks {
+        dmarc: None,
+        spf: received_spf
+            .and_then(|v| v.split_whitespace().next())
+            .map(mail::verdict),
+        spf_domain,
+        dkim,
     }
 }

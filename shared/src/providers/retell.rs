@@ -15,23 +15,21 @@ use crate::error::{AuthError, GatewayError};
 use crate::provider::{Context, Outcome, Provider};
 use crate::request::WebhookRequest;
 use crate::schema::{Segment, Speaker, Transcript};
-use crate::secrets::ProviderSecret;
-use crate::verify::{self, Algorithm};
+use crate::secrets::{KeyKind, ProviderSecret};
+use crate::verify::{self, Algorithm, Scheme};
 
 pub struct Retell;
 
 /// The signature header's `(timestamp ms, hex digest)`.
 fn parse_signature(header: &str) -> Option<(&str, &str)> {
-    let mut timestamp = None;
-    let mut digest = None;
-    for part in header.split(',') {
-        match part.trim().split_once('=') {
-            Some(("v", v)) => timestamp = Some(v),
-            Some(("d", d)) => digest = Some(d),
-            _ => {}
-        }
-    }
-    Some((timestamp?, digest?))
+    // Exactly `v=<digits>,d=<64 lower-case hex digits>`, as Retell's SDKs match it.
+    let (timestamp, digest) = header.strip_prefix("v=")?.split_once(",d=")?;
+    let digits = !timestamp.is_empty() && timestamp.bytes().all(|b| b.is_ascii_digit());
+    let hex = digest.len() == 64
+        && digest
+            .bytes()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    (digits && hex).then_some((timestamp, digest))
 }
 
 #[async_trait]
@@ -40,26 +38,28 @@ impl Provider for Retell {
         "retell"
     }
 
+    fn scheme(&self) -> Scheme {
+        Scheme::Custom(KeyKind::Secret)
+    }
+
     fn verify(
         &self,
         req: &WebhookRequest,
         secret: &ProviderSecret,
         now: DateTime<Utc>,
-        tolerance_secs: i64,
+        window_secs: i64,
     ) -> Result<(), AuthError> {
         let header = req.header("x-retell-signature").ok_or(AuthError::Missing)?;
         let (timestamp, digest) = parse_signature(header).ok_or(AuthError::Invalid)?;
         let millis: i64 = timestamp.parse().map_err(|_| AuthError::Invalid)?;
-        if (now.timestamp_millis() - millis).abs() > tolerance_secs * 1000 {
-            return Err(AuthError::Stale);
-        }
+        verify::check_timestamp_millis(millis, now, window_secs)?;
         secret.accept_any(|key| {
             let mac = verify::hmac(
                 Algorithm::Sha256,
                 key.as_bytes(),
                 &[&req.body, timestamp.as_bytes()],
             );
-            verify::eq_hex(&mac, digest)
+            verify::eq_hex_lower(&mac, digest)
         })
     }
 
@@ -145,11 +145,22 @@ mod tests {
 
     #[test]
     fn signature_header_parts() {
+        let digest = "0123456789abcdef".repeat(4);
         assert_eq!(
-            parse_signature("v=1700000000000,d=abcd"),
-            Some(("1700000000000", "abcd"))
+            parse_signature(&format!("v=1700000000000,d={digest}")),
+            Some(("1700000000000", digest.as_str()))
         );
-        assert_eq!(parse_signature("d=abcd"), None);
-        assert_eq!(parse_signature(""), None);
+        // As Retell's SDKs match it: nothing else in the header, in that order.
+        for bad in [
+            format!("d={digest},v=1700000000000"),
+            format!("v=1700000000000, d={digest}"),
+            format!("v=-1,d={digest}"),
+            format!("v=1700000000000,d={}", digest.to_uppercase()),
+            "v=1700000000000,d=abcd".to_string(),
+            format!("d={digest}"),
+            String::new(),
+        ] {
+            assert_eq!(parse_signature(&bad), None, "{bad}");
+        }
     }
 }

@@ -4,8 +4,10 @@
 //! Authenticated with Basic auth credentials in the Parse URL (a key is `user:password`), and,
 //! when the secret has a `public_key` (the security policy's base64 DER P-256 key), with the
 //! policy's signature: `X-Twilio-Email-Event-Webhook-Signature` = base64 DER ECDSA-SHA256 over
-//! `X-Twilio-Email-Event-Webhook-Timestamp` + the raw body, the timestamp within the window.
-//! SendGrid retries only 5xx: a refused mail is dropped, so the alarm on rejected signatures
+//! `X-Twilio-Email-Event-Webhook-Timestamp` + the raw body. SendGrid retries only 5xx, for up
+//! to 3 days, and does not say whether a retry is signed afresh (its official verifier checks
+//! no time): the timestamp may be up to 3 days and an hour old, so such a retry still passes
+//! (a replay is deduplicated). A refused mail is dropped, so the alarm on rejected signatures
 //! matters here.
 
 use async_trait::async_trait;
@@ -17,13 +19,18 @@ use serde_json::Value;
 
 use super::mail::{self, InlineFile, Mail};
 use crate::error::{AuthError, GatewayError};
-use crate::provider::{Context, Outcome, Provider};
+use crate::provider::{Context, Outcome, Provider, Window};
 use crate::request::WebhookRequest;
-use crate::secrets::ProviderSecret;
-use crate::verify;
+use crate::schema::AuthVerdict;
+use crate::secrets::{KeyKind, ProviderSecret};
+use crate::verify::{self, Scheme, TokenAt, TokenScheme};
 
 pub struct SendGrid;
 
+/// Basic credentials from the Parse URL (`https://user:password@…`).
+const BASIC: TokenScheme = TokenScheme {
+    at: &[TokenAt::Basic],
+};
 const SIGNATURE: &str = "x-twilio-email-event-webhook-signature";
 const TIMESTAMP: &str = "x-twilio-email-event-webhook-timestamp";
 
@@ -32,15 +39,11 @@ pub fn verify_ecdsa(
     req: &WebhookRequest,
     public_key: &str,
     now: DateTime<Utc>,
-    tolerance_secs: i64,
+    window_secs: i64,
 ) -> Result<(), AuthError> {
     let signature = req.header(SIGNATURE).ok_or(AuthError::Missing)?;
     let timestamp = req.header(TIMESTAMP).ok_or(AuthError::Missing)?;
-    verify::check_timestamp(
-        verify::parse_unix_secs(Some(timestamp))?,
-        now,
-        tolerance_secs,
-    )?;
+    verify::check_timestamp(verify::parse_unix_secs(Some(timestamp))?, now, window_secs)?;
     let key = verify::decode_base64(public_key)
         .and_then(|der| VerifyingKey::from_public_key_der(&der).ok())
         .ok_or(AuthError::NotConfigured)?;
@@ -60,17 +63,38 @@ impl Provider for SendGrid {
         "sendgrid"
     }
 
+    fn scheme(&self) -> Scheme {
+        Scheme::Custom(KeyKind::BasicAuth)
+    }
+
+    fn window(&self) -> Window {
+        Window::Secs(3 * 86_400 + 3600)
+    }
+
+    fn check_secret(&self, secret: &ProviderSecret) -> Result<(), &'static str> {
+        secret.check_keys(KeyKind::BasicAuth)?;
+        match secret.options.get("public_key") {
+            None => Ok(()),
+            Some(Value::String(key))
+                if verify::decode_base64(key)
+                    .is_some_and(|der| VerifyingKey::from_public_key_der(&der).is_ok()) =>
+            {
+                Ok(())
+            }
+            Some(_) => Err("option public_key is not a base64 DER P-256 public key"),
+        }
+    }
+
     fn verify(
         &self,
         req: &WebhookRequest,
         secret: &ProviderSecret,
         now: DateTime<Utc>,
-        tolerance_secs: i64,
+        window_secs: i64,
     ) -> Result<(), AuthError> {
-        let given = super::deepgram::basic_credentials(req).ok_or(AuthError::Missing)?;
-        secret.accept_any(|key| verify::ct_eq(key.as_bytes(), &given))?;
+        BASIC.verify(req, secret)?;
         match secret.option("public_key") {
-            Some(public_key) => verify_ecdsa(req, public_key, now, tolerance_secs),
+            Some(public_key) => verify_ecdsa(req, public_key, now, window_secs),
             None => Ok(()),
         }
     }
@@ -100,8 +124,35 @@ impl Provider for SendGrid {
             None => parsed_fields(&parts, &field)?,
         };
         parsed.recipient = recipient.or(parsed.recipient);
+        parsed.envelope_from = envelope["from"].as_str().map(str::to_string);
+        parsed.checks = mail::SenderChecks {
+            dmarc: None,
+            spf: field("SPF").map(|v| mail::verdict(&v)),
+            spf_domain: parsed.envelope_from.as_deref().and_then(mail::domain_of),
+            dkim: field("dkim").map(|v| dkim_results(&v)).unwrap_or_default(),
+        };
         mail::store(ctx, parsed)
     }
+}
+
+/// SendGrid's `dkim` field, `{@example.com : pass, @other.example : fail}` (or `none`): each
+/// signature's domain and result.
+fn dkim_results(field: &str) -> Vec<(AuthVerdict, Option<String>)> {
+    let Some(inner) = field
+        .trim()
+        .strip_prefix('{')
+        .and_then(|f| f.strip_suffix('}'))
+    else {
+        return Vec::new();
+    };
+    inner
+        .split(',')
+        .filter_map(|entry| {
+            let (domain, result) = entry.split_once(':')?;
+            let result = result.split_whitespace().next().unwrap_or_default();
+            Some((mail::verdict(result), mail::domain_of(domain.trim())))
+        })
+        .collect()
 }
 
 /// The parsed-fields variant: the raw header block in `headers`, files `attachment1..N`
@@ -151,5 +202,8 @@ fn parsed_fields(
                 data: p.data.clone(),
             })
             .collect(),
+        envelope_from: None,
+        headers: head.headers,
+        checks: Default::default(),
     })
 }

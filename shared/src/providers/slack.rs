@@ -13,12 +13,12 @@ use http::StatusCode;
 use serde_json::Value;
 
 use super::{parse_json, text};
-use crate::error::{AuthError, GatewayError};
+use crate::error::GatewayError;
 use crate::provider::{Context, Outcome, Provider, Reply};
 use crate::request::WebhookRequest;
 use crate::schema::{Attachment, AttachmentKind, Direction, Kind, Visibility};
-use crate::secrets::ProviderSecret;
-use crate::verify::{self, Algorithm};
+use crate::secrets::KeyKind;
+use crate::verify::{Algorithm, Encoding, HmacScheme, Part, Scheme, TimeFormat};
 
 pub struct Slack;
 
@@ -37,31 +37,22 @@ impl Provider for Slack {
         "slack"
     }
 
-    fn verify(
-        &self,
-        req: &WebhookRequest,
-        secret: &ProviderSecret,
-        now: DateTime<Utc>,
-        tolerance_secs: i64,
-    ) -> Result<(), AuthError> {
-        let signature = req.header("x-slack-signature").ok_or(AuthError::Missing)?;
-        let timestamp = req
-            .header("x-slack-request-timestamp")
-            .ok_or(AuthError::Missing)?;
-        let hex = signature.strip_prefix("v0=").ok_or(AuthError::Invalid)?;
-        secret.accept_any(|key| {
-            let mac = verify::hmac(
-                Algorithm::Sha256,
-                key.as_bytes(),
-                &[b"v0:", timestamp.as_bytes(), b":", &req.body],
-            );
-            verify::eq_hex(&mac, hex)
-        })?;
-        verify::check_timestamp(
-            verify::parse_unix_secs(Some(timestamp))?,
-            now,
-            tolerance_secs,
-        )
+    fn scheme(&self) -> Scheme {
+        Scheme::Hmac(HmacScheme {
+            header: "x-slack-signature",
+            prefix: "v0=",
+            separator: None,
+            algorithm: Algorithm::Sha256,
+            encoding: Encoding::HexLower,
+            signed: &[
+                Part::Text("v0:"),
+                Part::Timestamp,
+                Part::Text(":"),
+                Part::Body,
+            ],
+            timestamp: Some(("x-slack-request-timestamp", TimeFormat::UnixSecs)),
+            key: KeyKind::Secret,
+        })
     }
 
     async fn normalise(
@@ -91,7 +82,14 @@ impl Provider for Slack {
         let subtype = event["subtype"].as_str().unwrap_or_default();
         let message = match subtype {
             "" | "file_share" | "thread_broadcast" => event,
-            "message_changed" if !event["message"]["bot_id"].is_string() => &event["message"],
+            // An edit by a person. Slack also sends hidden `message_changed` events that no
+            // one typed (a link unfurled, an attachment added): the message has no `edited`.
+            "message_changed"
+                if !event["message"]["bot_id"].is_string()
+                    && event["message"]["edited"].is_object() =>
+            {
+                &event["message"]
+            }
             // deletions, bot messages, joins and other housekeeping: nothing to store.
             _ => return Ok(Outcome::Store(Vec::new())),
         };

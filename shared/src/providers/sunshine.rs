@@ -11,12 +11,11 @@ use http::{Method, StatusCode};
 use serde_json::Value;
 
 use super::{parse_json, text};
-use crate::error::{AuthError, GatewayError};
+use crate::error::GatewayError;
 use crate::provider::{Context, Outcome, Provider, Reply};
 use crate::request::WebhookRequest;
 use crate::schema::{Attachment, AttachmentKind, Direction, Kind, Visibility};
-use crate::secrets::ProviderSecret;
-use crate::verify;
+use crate::verify::{Scheme, TokenAt, TokenScheme};
 
 pub struct Sunshine;
 
@@ -33,20 +32,15 @@ impl Provider for Sunshine {
     fn handshake(
         &self,
         req: &WebhookRequest,
-        _secret: &ProviderSecret,
+        _options: &serde_json::Map<String, Value>,
     ) -> Option<Result<Reply, GatewayError>> {
         (req.method == Method::HEAD).then(|| Ok(Reply::text(StatusCode::OK, "")))
     }
 
-    fn verify(
-        &self,
-        req: &WebhookRequest,
-        secret: &ProviderSecret,
-        _now: DateTime<Utc>,
-        _tolerance_secs: i64,
-    ) -> Result<(), AuthError> {
-        let key = req.header("x-api-key").ok_or(AuthError::Missing)?;
-        secret.accept_any(|expected| verify::ct_eq(expected.as_bytes(), key.as_bytes()))
+    fn scheme(&self) -> Scheme {
+        Scheme::Token(TokenScheme {
+            at: &[TokenAt::Header("x-api-key")],
+        })
     }
 
     async fn normalise(

@@ -8,16 +8,15 @@
 //! the bot, `telegram-bot` (updates do not name it; one bot per deployment).
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::DateTime;
 use serde_json::Value;
 
 use super::{id_text, parse_json, text};
-use crate::error::{AuthError, GatewayError};
+use crate::error::GatewayError;
 use crate::provider::{Context, Outcome, Provider};
 use crate::request::WebhookRequest;
 use crate::schema::{Attachment, AttachmentKind, Direction, Kind, Visibility};
-use crate::secrets::ProviderSecret;
-use crate::verify;
+use crate::verify::{Scheme, TokenAt, TokenScheme};
 
 pub struct Telegram;
 
@@ -42,17 +41,10 @@ impl Provider for Telegram {
         "telegram"
     }
 
-    fn verify(
-        &self,
-        req: &WebhookRequest,
-        secret: &ProviderSecret,
-        _now: DateTime<Utc>,
-        _tolerance_secs: i64,
-    ) -> Result<(), AuthError> {
-        let token = req
-            .header("x-telegram-bot-api-secret-token")
-            .ok_or(AuthError::Missing)?;
-        secret.accept_any(|key| verify::ct_eq(key.as_bytes(), token.as_bytes()))
+    fn scheme(&self) -> Scheme {
+        Scheme::Token(TokenScheme {
+            at: &[TokenAt::Header("x-telegram-bot-api-secret-token")],
+        })
     }
 
     async fn normalise(

@@ -14,8 +14,8 @@ use crate::error::{AuthError, GatewayError};
 use crate::provider::{Context, Outcome, Provider};
 use crate::request::WebhookRequest;
 use crate::schema::{Attachment, AttachmentKind, DeliveryState, Direction, Kind, StatusUpdate};
-use crate::secrets::ProviderSecret;
-use crate::verify;
+use crate::secrets::{KeyKind, ProviderSecret};
+use crate::verify::{self, Scheme};
 
 pub struct Telnyx;
 
@@ -70,12 +70,16 @@ impl Provider for Telnyx {
         "telnyx"
     }
 
+    fn scheme(&self) -> Scheme {
+        Scheme::Custom(KeyKind::Ed25519PublicKey)
+    }
+
     fn verify(
         &self,
         req: &WebhookRequest,
         secret: &ProviderSecret,
         now: DateTime<Utc>,
-        tolerance_secs: i64,
+        window_secs: i64,
     ) -> Result<(), AuthError> {
         let signature = req
             .header("telnyx-signature-ed25519")
@@ -94,11 +98,7 @@ impl Provider for Telnyx {
                 .and_then(|bytes| VerifyingKey::from_bytes(&bytes).ok())
                 .is_some_and(|key| key.verify_strict(&signed, &signature).is_ok())
         })?;
-        verify::check_timestamp(
-            verify::parse_unix_secs(Some(timestamp))?,
-            now,
-            tolerance_secs,
-        )
+        verify::check_timestamp(verify::parse_unix_secs(Some(timestamp))?, now, window_secs)
     }
 
     async fn normalise(

@@ -1,11 +1,17 @@
 //! Twilio Programmable Messaging: SMS, MMS and WhatsApp webhooks and status callbacks.
 //!
-//! Signature (`X-Twilio-Signature`): base64 HMAC-SHA1 with the Auth Token over the public URL
-//! followed by every form parameter as `name` + `value`, names sorted, each name's distinct
-//! values sorted. JSON-bodied requests carry `bodySHA256` in the query instead: the URL alone
-//! is signed and the body's SHA-256 must match. Twilio is inconsistent about the port in the
-//! signed URL, so the URL is tried with and without it, as Twilio's SDKs do.
-//! `X-Twilio-Webhooks-Signature-Settings: algorithm=HMAC_SHA256` selects HMAC-SHA256.
+//! Signature (`X-Twilio-Signature`): base64 HMAC over the public URL followed by every form
+//! parameter as `name` + `value`, names sorted, each name's distinct values sorted. JSON-bodied
+//! requests carry `bodySHA256` in the query instead: the URL alone is signed and the body's
+//! SHA-256 must match. The URL is `PUBLIC_BASE_URL` + `/twilio` + the query (never one built
+//! from request headers); Twilio is inconsistent about the port and about the query's
+//! encoding, so, as twilio-node does, the URL is tried with and without the default port,
+//! each also with its query re-encoded as Node's `querystring` would.
+//!
+//! Keys: without `X-Twilio-Webhooks-Signature-Settings`, Twilio signs with the account's Auth
+//! Token and HMAC-SHA1 (the secret's `keys`). With it, a Webhook Setting's shared key signs,
+//! with the algorithm the header names (`key=…,algorithm=HMAC_SHA256`): those keys are the
+//! secret's `shared_keys` option, used only then, never the Auth Tokens.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -18,17 +24,23 @@ use crate::request::WebhookRequest;
 use crate::schema::{
     Attachment, AttachmentKind, DeliveryState, Direction, Kind, Message, StatusUpdate,
 };
+use crate::secrets::KeyKind;
 use crate::secrets::ProviderSecret;
-use crate::verify::{self, Algorithm};
+use crate::verify::{self, Algorithm, Scheme};
+use serde_json::Value;
 
 pub struct Twilio;
 
 /// Checks `X-Twilio-Signature` (shared by every Twilio product's webhooks).
 pub fn verify_signature(req: &WebhookRequest, secret: &ProviderSecret) -> Result<(), AuthError> {
     let signature = req.header("x-twilio-signature").ok_or(AuthError::Missing)?;
-    let algorithm = match signature_algorithm(req.header("x-twilio-webhooks-signature-settings")) {
-        Some(alg) => alg,
-        None => return Err(AuthError::Invalid),
+    let url = req.public_url.as_deref().ok_or(AuthError::NotConfigured)?;
+    let (algorithm, keys) = match req.header("x-twilio-webhooks-signature-settings") {
+        None => (Algorithm::Sha1, secret.clone()),
+        Some(settings) => (
+            signature_algorithm(settings).ok_or(AuthError::Invalid)?,
+            ProviderSecret::new(shared_keys(secret)),
+        ),
     };
     let query = req.query();
     let body_hash = query
@@ -50,8 +62,8 @@ pub fn verify_signature(req: &WebhookRequest, secret: &ProviderSecret) -> Result
         }
         None => Fields::default(),
     };
-    let urls = url_variants(&req.public_url);
-    secret.accept_any(|key| {
+    let urls = url_variants(url);
+    keys.accept_any(|key| {
         urls.iter().fold(false, |ok, url| {
             let mac = verify::hmac(
                 algorithm,
@@ -63,17 +75,43 @@ pub fn verify_signature(req: &WebhookRequest, secret: &ProviderSecret) -> Result
     })
 }
 
-/// The algorithm named by `X-Twilio-Webhooks-Signature-Settings`; HMAC-SHA1 when absent,
-/// `None` when it names one we do not know (refused rather than guessed).
-fn signature_algorithm(settings: Option<&str>) -> Option<Algorithm> {
-    let named = settings.unwrap_or_default().split(',').find_map(|part| {
+/// The Webhook Settings' shared keys: the secret's `shared_keys` option (one or a list).
+fn shared_keys(secret: &ProviderSecret) -> Vec<String> {
+    match secret.options.get("shared_keys") {
+        Some(Value::String(key)) => vec![key.clone()],
+        Some(Value::Array(keys)) => keys
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_string)
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The secret's Auth Tokens and shared keys: shared secrets, the shared keys text only.
+pub fn check_secret(secret: &ProviderSecret) -> Result<(), &'static str> {
+    secret.check_keys(KeyKind::Secret)?;
+    match secret.options.get("shared_keys") {
+        None | Some(Value::String(_)) => {}
+        Some(Value::Array(keys)) if keys.iter().all(Value::is_string) => {}
+        Some(_) => return Err("option shared_keys is not a key or a list of keys"),
+    }
+    shared_keys(secret)
+        .iter()
+        .try_for_each(|key| KeyKind::Secret.check(key))
+}
+
+/// The algorithm `X-Twilio-Webhooks-Signature-Settings` names; `None` when it names none or
+/// one we do not know (refused rather than guessed).
+fn signature_algorithm(settings: &str) -> Option<Algorithm> {
+    let named = settings.split(',').find_map(|part| {
         let (name, value) = part.split_once('=')?;
-        (name.trim() == "algorithm" && !value.trim().is_empty()).then(|| value.trim())
+        (name.trim() == "algorithm").then(|| value.trim())
     });
     match named.map(str::to_ascii_uppercase).as_deref() {
-        None | Some("HMAC_SHA1") => Some(Algorithm::Sha1),
+        Some("HMAC_SHA1") => Some(Algorithm::Sha1),
         Some("HMAC_SHA256") => Some(Algorithm::Sha256),
-        Some(_) => None,
+        _ => None,
     }
 }
 
@@ -90,8 +128,27 @@ pub fn string_to_sign(url: &str, params: &Fields) -> String {
     text
 }
 
-/// The URL as given, without its port and with the scheme's default port.
+/// The URLs twilio-node accepts for one request: as given, without its port, with the
+/// scheme's default port, and each of those with its query re-encoded by Node's `querystring`
+/// (`stringify(parse(query))`), which is how Twilio signs some URLs whose query it encodes
+/// differently from the wire.
 fn url_variants(url: &str) -> Vec<String> {
+    let mut variants = Vec::new();
+    for variant in port_variants(url) {
+        let legacy = variant
+            .split_once('?')
+            .map(|(base, query)| format!("{base}?{}", node_querystring(query)));
+        for v in std::iter::once(variant).chain(legacy) {
+            if !variants.contains(&v) {
+                variants.push(v);
+            }
+        }
+    }
+    variants
+}
+
+/// The URL as given, without its port and with the scheme's default port.
+fn port_variants(url: &str) -> Vec<String> {
     let Some((scheme, rest)) = url.split_once("://") else {
         return vec![url.to_string()];
     };
@@ -127,6 +184,80 @@ fn url_variants(url: &str) -> Vec<String> {
     variants
 }
 
+/// Node's `querystring.stringify(querystring.parse(query))`: pairs decoded (`+` is a space),
+/// repeated names gathered at their first place, names that are array indices first in
+/// numeric order (a JavaScript object's key order), then re-encoded keeping only
+/// `A-Za-z0-9-_.!~*'()` as they are.
+fn node_querystring(query: &str) -> String {
+    let mut names: Vec<String> = Vec::new();
+    let mut values: std::collections::HashMap<String, Vec<String>> = Default::default();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let (name, value) = (node_unescape(name), node_unescape(value));
+        if !values.contains_key(&name) {
+            names.push(name.clone());
+        }
+        values.entry(name).or_default().push(value);
+    }
+    let index = |name: &str| -> Option<u32> {
+        let canonical = name == "0" || (!name.starts_with('0') && !name.is_empty());
+        name.parse::<u32>()
+            .ok()
+            .filter(|n| canonical && *n < u32::MAX && n.to_string() == name)
+    };
+    let (mut indices, others): (Vec<_>, Vec<_>) =
+        names.into_iter().partition(|n| index(n).is_some());
+    indices.sort_by_key(|n| index(n));
+    indices
+        .into_iter()
+        .chain(others)
+        .flat_map(|name| {
+            let escaped = node_escape(&name);
+            values[&name]
+                .iter()
+                .map(|v| format!("{escaped}={}", node_escape(v)))
+                .collect::<Vec<_>>()
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+fn node_unescape(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                let hex = |b: u8| (b as char).to_digit(16);
+                match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                    (Some(hi), Some(lo)) => {
+                        out.push((hi * 16 + lo) as u8);
+                        i += 2;
+                    }
+                    _ => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn node_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for &b in text.as_bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.!~*'()".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 #[async_trait]
 impl Provider for Twilio {
     fn name(&self) -> &'static str {
@@ -137,12 +268,24 @@ impl Provider for Twilio {
         &[Method::POST, Method::GET]
     }
 
+    fn scheme(&self) -> Scheme {
+        Scheme::Custom(KeyKind::Secret)
+    }
+
+    fn signs_url(&self) -> bool {
+        true
+    }
+
+    fn check_secret(&self, secret: &ProviderSecret) -> Result<(), &'static str> {
+        check_secret(secret)
+    }
+
     fn verify(
         &self,
         req: &WebhookRequest,
         secret: &ProviderSecret,
         _now: DateTime<Utc>,
-        _tolerance_secs: i64,
+        _window_secs: i64,
     ) -> Result<(), AuthError> {
         verify_signature(req, secret)
     }
@@ -298,11 +441,31 @@ mod tests {
 
     #[test]
     fn unknown_algorithms_are_refused() {
-        assert_eq!(signature_algorithm(None), Some(Algorithm::Sha1));
         assert_eq!(
-            signature_algorithm(Some("key=k1,algorithm=HMAC_SHA256")),
+            signature_algorithm("key=KS0001,algorithm=HMAC_SHA256"),
             Some(Algorithm::Sha256)
         );
-        assert_eq!(signature_algorithm(Some("algorithm=ROT13")), None);
+        assert_eq!(
+            signature_algorithm("algorithm=HMAC_SHA1"),
+            Some(Algorithm::Sha1)
+        );
+        assert_eq!(signature_algorithm("algorithm=ROT13"), None);
+        assert_eq!(signature_algorithm("key=KS0001"), None);
+        assert_eq!(signature_algorithm(""), None);
+    }
+
+    #[test]
+    fn node_querystring_re_encodes_as_node_does() {
+        // What `querystring.stringify(querystring.parse(q))` prints in Node.
+        let cases = [
+            ("a=b+c&d=%7E'!", "a=b%20c&d=~'!"),
+            ("b=2&a=1&b=3", "b=2&b=3&a=1"),
+            ("z=1&10=2&2=3&01=4", "2=3&10=2&z=1&01=4"),
+            ("x&y=&=z", "x=&y=&=z"),
+            ("p=%E2%82%AC%zz", "p=%E2%82%AC%25zz"),
+        ];
+        for (query, node) in cases {
+            assert_eq!(node_querystring(query), node, "{query}");
+        }
     }
 }

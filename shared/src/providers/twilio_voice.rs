@@ -21,7 +21,8 @@ use crate::error::{AuthError, GatewayError};
 use crate::provider::{Context, Outcome, Provider};
 use crate::request::WebhookRequest;
 use crate::schema::{Segment, Speaker, Transcript};
-use crate::secrets::ProviderSecret;
+use crate::secrets::{KeyKind, ProviderSecret};
+use crate::verify::Scheme;
 
 pub struct TwilioVoice;
 
@@ -31,12 +32,24 @@ impl Provider for TwilioVoice {
         "twilio"
     }
 
+    fn scheme(&self) -> Scheme {
+        Scheme::Custom(KeyKind::Secret)
+    }
+
+    fn signs_url(&self) -> bool {
+        true
+    }
+
+    fn check_secret(&self, secret: &ProviderSecret) -> Result<(), &'static str> {
+        super::twilio::check_secret(secret)
+    }
+
     fn verify(
         &self,
         req: &WebhookRequest,
         secret: &ProviderSecret,
         _now: DateTime<Utc>,
-        _tolerance_secs: i64,
+        _window_secs: i64,
     ) -> Result<(), AuthError> {
         verify_signature(req, secret)
     }
@@ -127,7 +140,7 @@ async fn realtime(
         .get("Timestamp")
         .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
         .map(|t| t.with_timezone(&Utc));
-    let store = &ctx.store;
+    let store = &ctx.parts;
     match event {
         "transcription-started" => {
             let started =

@@ -11,47 +11,40 @@ use serde_json::Value;
 
 use super::calls::{self, Call};
 use super::{parse_json, text};
-use crate::error::{AuthError, GatewayError};
+use crate::error::GatewayError;
 use crate::provider::{Context, Outcome, Provider};
 use crate::request::WebhookRequest;
 use crate::schema::{Direction, Segment, Speaker, Transcript};
-use crate::secrets::ProviderSecret;
-use crate::verify;
+use crate::secrets::{KeyKind, ProviderSecret};
+use crate::verify::{Scheme, TokenAt, TokenScheme};
 
 pub struct Vapi;
 
 /// The credential Vapi sent, from the configured header or the two default ones.
-fn credential<'a>(req: &'a WebhookRequest, secret: &ProviderSecret) -> Option<&'a str> {
-    if let Some(name) = secret.option("header") {
-        let value = req.header(name)?;
-        return Some(strip_bearer(value));
-    }
-    req.header("x-vapi-secret")
-        .or_else(|| req.header("authorization").map(strip_bearer))
-}
-
-fn strip_bearer(value: &str) -> &str {
-    match value.split_once(' ') {
-        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => token.trim(),
-        _ => value,
-    }
-}
-
 #[async_trait]
 impl Provider for Vapi {
     fn name(&self) -> &'static str {
         "vapi"
     }
 
-    fn verify(
-        &self,
-        req: &WebhookRequest,
-        secret: &ProviderSecret,
-        _now: DateTime<Utc>,
-        _tolerance_secs: i64,
-    ) -> Result<(), AuthError> {
-        let given = credential(req, secret).ok_or(AuthError::Missing)?;
-        secret.accept_any(|key| verify::ct_eq(key.as_bytes(), given.as_bytes()))
+    fn scheme(&self) -> Scheme {
+        // A Bearer credential: in the header the secret's `header` option names, else the
+        // legacy `X-Vapi-Secret`, else `Authorization: Bearer`.
+        Scheme::Token(TokenScheme {
+            at: &[
+                TokenAt::ConfiguredHeader {
+                    option: "header",
+                    default: None,
+                },
+                TokenAt::Header("x-vapi-secret"),
+                TokenAt::Bearer,
+            ],
+        })
+    }
+
+    fn check_secret(&self, secret: &ProviderSecret) -> Result<(), &'static str> {
+        secret.check_keys(KeyKind::Secret)?;
+        secret.check_option("header")
     }
 
     async fn normalise(
@@ -83,13 +76,19 @@ impl Provider for Vapi {
             _ => message["durationSeconds"].as_f64(),
         };
         let artifact = &message["artifact"];
-        let segments = artifact["messages"]
+        let segments: Vec<_> = artifact["messages"]
             .as_array()
             .map(|turns| turns.iter().filter_map(segment).collect())
             .unwrap_or_default();
+        let full_text = text(&artifact["transcript"]);
+        if full_text.is_none() && segments.is_empty() {
+            // A call nobody spoke in (unanswered, hung up at once): no transcript to keep.
+            tracing::info!("end-of-call report without a transcript, nothing to store");
+            return Ok(Outcome::Store(Vec::new()));
+        }
         let transcript = Transcript {
             duration_seconds: duration,
-            full_text: text(&artifact["transcript"]),
+            full_text,
             segments,
             summary: text(&message["analysis"]["summary"]),
             recording_url: text(&artifact["recordingUrl"]),

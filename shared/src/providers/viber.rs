@@ -7,18 +7,18 @@
 //! `viber-bot` (one bot per deployment).
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
+use chrono::DateTime;
 use serde_json::Value;
 
 use super::{parse_json, text};
-use crate::error::{AuthError, GatewayError};
+use crate::error::GatewayError;
 use crate::provider::{Context, Outcome, Provider};
 use crate::request::WebhookRequest;
 use crate::schema::{
     Attachment, AttachmentKind, DeliveryState, Direction, Kind, StatusUpdate, Visibility,
 };
-use crate::secrets::ProviderSecret;
-use crate::verify::{self, Algorithm};
+use crate::secrets::KeyKind;
+use crate::verify::{Algorithm, Encoding, HmacScheme, Part, Scheme};
 
 pub struct Viber;
 
@@ -31,21 +31,16 @@ impl Provider for Viber {
         "viber"
     }
 
-    fn verify(
-        &self,
-        req: &WebhookRequest,
-        secret: &ProviderSecret,
-        _now: DateTime<Utc>,
-        _tolerance_secs: i64,
-    ) -> Result<(), AuthError> {
-        let signature = req
-            .header("x-viber-content-signature")
-            .ok_or(AuthError::Missing)?;
-        secret.accept_any(|key| {
-            verify::eq_hex(
-                &verify::hmac(Algorithm::Sha256, key.as_bytes(), &[&req.body]),
-                signature,
-            )
+    fn scheme(&self) -> Scheme {
+        Scheme::Hmac(HmacScheme {
+            header: "x-viber-content-signature",
+            prefix: "",
+            separator: None,
+            algorithm: Algorithm::Sha256,
+            encoding: Encoding::HexLower,
+            signed: &[Part::Body],
+            timestamp: None,
+            key: KeyKind::Secret,
         })
     }
 

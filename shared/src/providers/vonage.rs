@@ -18,13 +18,17 @@ use serde_json::Value;
 
 use super::{Fields, parse_json};
 use crate::error::{AuthError, GatewayError};
+use crate::provider::Window;
 use crate::provider::{Context, Outcome, Provider};
 use crate::request::WebhookRequest;
 use crate::schema::{
     Attachment, AttachmentKind, DeliveryState, Direction, Kind, Message, StatusUpdate,
 };
-use crate::secrets::ProviderSecret;
-use crate::verify::{self, Algorithm};
+use crate::secrets::{KeyKind, ProviderSecret};
+use crate::verify::{self, Algorithm, Scheme};
+
+/// The SMS API signature methods an account can choose.
+const SMS_METHODS: [&str; 5] = ["md5hash", "md5", "sha1", "sha256", "sha512"];
 
 pub struct Vonage;
 
@@ -44,16 +48,38 @@ impl Provider for Vonage {
         &[Method::POST, Method::GET]
     }
 
+    fn scheme(&self) -> Scheme {
+        Scheme::Custom(KeyKind::Secret)
+    }
+
+    /// Vonage retries a failed webhook for 24 hours; whether a retry is signed afresh is not
+    /// documented, so a retry that keeps its first `iat` (or SMS API `timestamp`) must pass.
+    /// Replays inside the window are deduplicated by message id.
+    fn window(&self) -> Window {
+        Window::Secs(25 * 3600)
+    }
+
+    fn check_secret(&self, secret: &ProviderSecret) -> Result<(), &'static str> {
+        secret.check_keys(KeyKind::Secret)?;
+        match secret.options.get("sms_signature_method") {
+            None => Ok(()),
+            Some(Value::String(m)) if SMS_METHODS.contains(&m.as_str()) => Ok(()),
+            Some(_) => {
+                Err("option sms_signature_method is not md5hash, md5, sha1, sha256 or sha512")
+            }
+        }
+    }
+
     fn verify(
         &self,
         req: &WebhookRequest,
         secret: &ProviderSecret,
         now: DateTime<Utc>,
-        tolerance_secs: i64,
+        window_secs: i64,
     ) -> Result<(), AuthError> {
         match bearer(req) {
-            Some(token) => verify_jwt(token, &req.body, secret, now, tolerance_secs),
-            None => verify_sig(&legacy_params(req)?, secret, now, tolerance_secs),
+            Some(token) => verify_jwt(token, &req.body, secret, now, window_secs),
+            None => verify_sig(&legacy_params(req)?, secret, now, window_secs),
         }
     }
 
@@ -84,11 +110,11 @@ fn verify_jwt(
     body: &[u8],
     secret: &ProviderSecret,
     now: DateTime<Utc>,
-    tolerance_secs: i64,
+    window_secs: i64,
 ) -> Result<(), AuthError> {
     let mut validation = Validation::new(JwtAlgorithm::HS256);
     validation.required_spec_claims.clear();
-    validation.leeway = tolerance_secs.unsigned_abs();
+    validation.leeway = window_secs.unsigned_abs();
     let mut claims = None;
     secret.accept_any(|key| {
         match jsonwebtoken::decode::<Claims>(
@@ -112,7 +138,7 @@ fn verify_jwt(
     ) {
         return Err(AuthError::Invalid);
     }
-    verify::check_timestamp(claims.iat.ok_or(AuthError::Invalid)?, now, tolerance_secs)
+    verify::check_timestamp(claims.iat.ok_or(AuthError::Invalid)?, now, window_secs)
 }
 
 /// The SMS API's parameters, from wherever the account setting put them.
@@ -145,7 +171,7 @@ fn verify_sig(
     params: &Fields,
     secret: &ProviderSecret,
     now: DateTime<Utc>,
-    tolerance_secs: i64,
+    window_secs: i64,
 ) -> Result<(), AuthError> {
     let sig = params.get("sig").ok_or(AuthError::Missing)?;
     let method = secret.option("sms_signature_method").unwrap_or("md5hash");
@@ -163,7 +189,7 @@ fn verify_sig(
     };
     secret.accept_any(check)?;
     let timestamp = verify::parse_unix_secs(params.get("timestamp"))?;
-    verify::check_timestamp(timestamp, now, tolerance_secs)
+    verify::check_timestamp(timestamp, now, window_secs)
 }
 
 /// `&name=value` for every parameter but `sig`, sorted by name.

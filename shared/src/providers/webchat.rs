@@ -18,13 +18,13 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use super::parse_json;
-use crate::error::{AuthError, GatewayError};
+use crate::error::GatewayError;
 use crate::identity;
 use crate::provider::{Context, Outcome, Provider};
 use crate::request::WebhookRequest;
 use crate::schema::{Attachment, AttachmentKind, Direction, Kind, Visibility};
-use crate::secrets::ProviderSecret;
-use crate::verify::{self, Algorithm};
+use crate::secrets::KeyKind;
+use crate::verify::{Algorithm, Encoding, HmacScheme, Part, Scheme, TimeFormat};
 
 pub struct WebChat;
 
@@ -67,35 +67,23 @@ impl Provider for WebChat {
         "webchat"
     }
 
-    fn verify(
-        &self,
-        req: &WebhookRequest,
-        secret: &ProviderSecret,
-        now: DateTime<Utc>,
-        tolerance_secs: i64,
-    ) -> Result<(), AuthError> {
-        let id = req.header("webhook-id").ok_or(AuthError::Missing)?;
-        let timestamp = req.header("webhook-timestamp").ok_or(AuthError::Missing)?;
-        let signatures = req.header("webhook-signature").ok_or(AuthError::Missing)?;
-        secret.accept_any(|key| {
-            let Some(key) = verify::decode_base64(key.strip_prefix("whsec_").unwrap_or(key)) else {
-                return false;
-            };
-            let mac = verify::hmac(
-                Algorithm::Sha256,
-                &key,
-                &[id.as_bytes(), b".", timestamp.as_bytes(), b".", &req.body],
-            );
-            signatures
-                .split(' ')
-                .filter_map(|entry| entry.strip_prefix("v1,"))
-                .fold(false, |ok, sig| verify::eq_base64(&mac, sig) | ok)
-        })?;
-        verify::check_timestamp(
-            verify::parse_unix_secs(Some(timestamp))?,
-            now,
-            tolerance_secs,
-        )
+    fn scheme(&self) -> Scheme {
+        Scheme::Hmac(HmacScheme {
+            header: "webhook-signature",
+            prefix: "v1,",
+            separator: Some(' '),
+            algorithm: Algorithm::Sha256,
+            encoding: Encoding::Base64,
+            signed: &[
+                Part::Header("webhook-id"),
+                Part::Text("."),
+                Part::Timestamp,
+                Part::Text("."),
+                Part::Body,
+            ],
+            timestamp: Some(("webhook-timestamp", TimeFormat::UnixSecs)),
+            key: KeyKind::Whsec,
+        })
     }
 
     async fn normalise(

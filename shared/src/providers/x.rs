@@ -1,8 +1,12 @@
 //! X (Twitter) Account Activity API webhooks, at `/x`.
 //!
-//! - CRC check: `GET ?crc_token=…` answered `{"response_token": "sha256=<base64
-//!   HMAC-SHA256(consumer secret, crc_token)>"}` (X re-validates periodically).
 //! - POSTs: `x-twitter-webhooks-signature: sha256=<base64 HMAC-SHA256(consumer secret, body)>`.
+//! - CRC check: `GET ?crc_token=…&nonce=…`, answered `{"response_token": "sha256=<base64
+//!   HMAC-SHA256(consumer secret, crc_token)>"}` (X re-validates periodically). The answer is
+//!   the same MAC, key and encoding as a POST signature, so answering any caller would sign
+//!   any body they chose: the GET must carry X's signature over its raw query string (as X's
+//!   own webhook library checks it), and the token must look like X's (base64 of a UUID,
+//!   48 characters; 16 to 128 of `[A-Za-z0-9+/=_-]` accepted), never like a JSON body.
 //! - Direct messages become private messages; mentions and replies (`tweet_create_events`)
 //!   public ones. Events the subscribed account created itself are not stored.
 
@@ -16,8 +20,9 @@ use crate::error::{AuthError, GatewayError};
 use crate::provider::{Context, Outcome, Provider, Reply};
 use crate::request::WebhookRequest;
 use crate::schema::{Attachment, AttachmentKind, Direction, Kind, Message, Visibility};
+use crate::secrets::KeyKind;
 use crate::secrets::ProviderSecret;
-use crate::verify::{self, Algorithm};
+use crate::verify::{self, Algorithm, Scheme};
 
 pub struct X;
 
@@ -31,25 +36,8 @@ impl Provider for X {
         &[Method::POST, Method::GET]
     }
 
-    fn handshake(
-        &self,
-        req: &WebhookRequest,
-        secret: &ProviderSecret,
-    ) -> Option<Result<Reply, GatewayError>> {
-        if req.method != Method::GET {
-            return None;
-        }
-        let query = req.query();
-        let token = query.iter().find(|(k, _)| k == "crc_token").map(|(_, v)| v);
-        Some(match (token, secret.keys.first()) {
-            (None, _) => Err(GatewayError::malformed("missing crc_token")),
-            (_, None) => Err(AuthError::NotConfigured.into()),
-            (Some(token), Some(key)) => {
-                let mac = verify::hmac(Algorithm::Sha256, key.as_bytes(), &[token.as_bytes()]);
-                let body = json!({ "response_token": format!("sha256={}", verify::base64(&mac)) });
-                Ok(Reply::json(StatusCode::OK, body.to_string()))
-            }
-        })
+    fn scheme(&self) -> Scheme {
+        Scheme::Custom(KeyKind::Secret)
     }
 
     fn verify(
@@ -57,16 +45,15 @@ impl Provider for X {
         req: &WebhookRequest,
         secret: &ProviderSecret,
         _now: DateTime<Utc>,
-        _tolerance_secs: i64,
+        _window_secs: i64,
     ) -> Result<(), AuthError> {
-        let header = req
-            .header("x-twitter-webhooks-signature")
-            .ok_or(AuthError::Missing)?;
-        let signature = header.strip_prefix("sha256=").ok_or(AuthError::Invalid)?;
-        secret.accept_any(|key| {
-            let mac = verify::hmac(Algorithm::Sha256, key.as_bytes(), &[&req.body]);
-            verify::eq_base64(&mac, signature)
-        })
+        let signed: &[u8] = if req.method == Method::GET {
+            req.raw_query.as_bytes()
+        } else {
+            &req.body
+        };
+        let signature = signature(req)?;
+        secret.accept_any(|key| verify::eq_base64(&mac(key, signed), signature))
     }
 
     async fn normalise(
@@ -74,9 +61,13 @@ impl Provider for X {
         req: &WebhookRequest,
         ctx: &Context,
     ) -> Result<Outcome, GatewayError> {
+        if req.method == Method::GET {
+            return crc_answer(req, &ctx.secret);
+        }
         let body: Value = parse_json(&req.body)?;
-        let account = text(&body["for_user_id"])
-            .ok_or_else(|| GatewayError::malformed("missing field for_user_id"))?;
+        // The subscribed account. Direct messages name it as their recipient too, so they
+        // do not need `for_user_id`; posts do (it tells the account's own posts apart).
+        let subscribed = text(&body["for_user_id"]);
         let users = &body["users"];
         let mut out = Vec::new();
         for event in body["direct_message_events"]
@@ -91,6 +82,10 @@ impl Provider for X {
             let Some(sender) = text(&create["sender_id"]) else {
                 continue;
             };
+            let account = subscribed
+                .clone()
+                .or_else(|| text(&create["target"]["recipient_id"]))
+                .ok_or_else(|| GatewayError::malformed("a direct message without its account"))?;
             if sender == account {
                 continue; // the business's own message
             }
@@ -131,13 +126,63 @@ impl Provider for X {
             }
             out.push(m);
         }
-        for tweet in body["tweet_create_events"].as_array().into_iter().flatten() {
+        let tweets = body["tweet_create_events"].as_array();
+        if tweets.is_some_and(|t| !t.is_empty()) && subscribed.is_none() {
+            return Err(GatewayError::malformed("posts without for_user_id"));
+        }
+        let account = subscribed.unwrap_or_default();
+        for tweet in tweets.into_iter().flatten() {
             if let Some(m) = public_tweet(ctx, &account, tweet) {
                 out.push(m);
             }
         }
         Ok(Outcome::Store(out))
     }
+}
+
+fn signature(req: &WebhookRequest) -> Result<&str, AuthError> {
+    req.header("x-twitter-webhooks-signature")
+        .ok_or(AuthError::Missing)?
+        .strip_prefix("sha256=")
+        .ok_or(AuthError::Invalid)
+}
+
+fn mac(key: &str, data: &[u8]) -> Vec<u8> {
+    verify::hmac(Algorithm::Sha256, key.as_bytes(), &[data])
+}
+
+/// The CRC token of a GET, when it has X's shape.
+fn crc_token(req: &WebhookRequest) -> Result<String, GatewayError> {
+    let token = req
+        .query()
+        .into_iter()
+        .find(|(k, _)| k == "crc_token")
+        .map(|(_, v)| v)
+        .ok_or_else(|| GatewayError::malformed("missing crc_token"))?;
+    let shaped = (16..=128).contains(&token.len())
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+/=_-".contains(&b));
+    if shaped {
+        Ok(token)
+    } else {
+        Err(GatewayError::malformed("crc_token is not shaped like X's"))
+    }
+}
+
+/// The CRC answer of a verified GET, keyed with the key that verified it (so a rotation in
+/// progress answers with the secret X holds).
+fn crc_answer(req: &WebhookRequest, secret: &ProviderSecret) -> Result<Outcome, GatewayError> {
+    let token = crc_token(req)?;
+    let signature = signature(req)?;
+    let key = secret
+        .find_key(|key| verify::eq_base64(&mac(key, req.raw_query.as_bytes()), signature))
+        .ok_or(AuthError::Invalid)?;
+    let answer = format!("sha256={}", verify::base64(&mac(key, token.as_bytes())));
+    Ok(Outcome::Reply(Reply::json(
+        StatusCode::OK,
+        json!({ "response_token": answer }).to_string(),
+    )))
 }
 
 fn public_tweet(ctx: &Context, account: &str, tweet: &Value) -> Option<Message> {

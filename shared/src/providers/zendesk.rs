@@ -11,12 +11,12 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::{id_text as text, parse_json};
-use crate::error::{AuthError, GatewayError};
+use crate::error::GatewayError;
 use crate::provider::{Context, Outcome, Provider};
 use crate::request::WebhookRequest;
 use crate::schema::{Direction, Kind, Visibility};
-use crate::secrets::ProviderSecret;
-use crate::verify::{self, Algorithm};
+use crate::secrets::KeyKind;
+use crate::verify::{Algorithm, Encoding, HmacScheme, Part, Scheme, TimeFormat};
 
 pub struct Zendesk;
 
@@ -26,29 +26,17 @@ impl Provider for Zendesk {
         "zendesk"
     }
 
-    fn verify(
-        &self,
-        req: &WebhookRequest,
-        secret: &ProviderSecret,
-        now: DateTime<Utc>,
-        tolerance_secs: i64,
-    ) -> Result<(), AuthError> {
-        let signature = req
-            .header("x-zendesk-webhook-signature")
-            .ok_or(AuthError::Missing)?;
-        let timestamp = req
-            .header("x-zendesk-webhook-signature-timestamp")
-            .ok_or(AuthError::Missing)?;
-        secret.accept_any(|key| {
-            let mac = verify::hmac(
-                Algorithm::Sha256,
-                key.as_bytes(),
-                &[timestamp.as_bytes(), &req.body],
-            );
-            verify::eq_base64(&mac, signature)
-        })?;
-        let at = DateTime::parse_from_rfc3339(timestamp).map_err(|_| AuthError::Invalid)?;
-        verify::check_timestamp(at.timestamp(), now, tolerance_secs)
+    fn scheme(&self) -> Scheme {
+        Scheme::Hmac(HmacScheme {
+            header: "x-zendesk-webhook-signature",
+            prefix: "",
+            separator: None,
+            algorithm: Algorithm::Sha256,
+            encoding: Encoding::Base64,
+            signed: &[Part::Timestamp, Part::Body],
+            timestamp: Some(("x-zendesk-webhook-signature-timestamp", TimeFormat::Rfc3339)),
+            key: KeyKind::Secret,
+        })
     }
 
     async fn normalise(
