@@ -130,6 +130,11 @@ impl Context {
     pub fn party(&self, id: impl Into<String>) -> Party {
         Party::from_id(self.channel, self.provider, id)
     }
+
+    /// A party whose provider id is a phone number (see [`Party::from_phone_id`]).
+    pub fn phone_party(&self, id: impl Into<String>) -> Party {
+        Party::from_phone_id(self.channel, self.provider, id)
+    }
 }
 
 /// What authentication works with besides the request.

@@ -305,14 +305,25 @@ pub struct Party {
 }
 
 impl Party {
-    /// A party identified by the provider-scoped `id`, with a phone number parsed from it where
-    /// it is one. `channel` and `provider` scope the key when no phone number is found.
+    /// A party identified by the provider-scoped `id` (a user, page or account id), keyed
+    /// `<channel>:<provider>:<id>`. Numeric ids are not phone numbers: a Telegram or X user id
+    /// can look like a valid E.164 number of some country.
     pub fn from_id(channel: Channel, provider: &str, id: impl Into<String>) -> Self {
-        let id = id.into();
-        let phone = crate::identity::e164(&id);
         let mut party = Party {
+            id: id.into(),
+            ..Party::default()
+        };
+        party.key = party.identity_key(channel, provider);
+        party
+    }
+
+    /// A party whose provider id is a phone number (SMS, WhatsApp, calls): its E.164 form,
+    /// when it is one, is the phone and the key.
+    pub fn from_phone_id(channel: Channel, provider: &str, id: impl Into<String>) -> Self {
+        let id = id.into();
+        let mut party = Party {
+            phone: crate::identity::e164(&id),
             id,
-            phone,
             ..Party::default()
         };
         party.key = party.identity_key(channel, provider);
@@ -523,8 +534,11 @@ mod tests {
 
     #[test]
     fn party_key_prefers_phone_then_email_then_scoped_id() {
-        let p = Party::from_id(Channel::Sms, "twilio", "+14155550100");
+        let p = Party::from_phone_id(Channel::Sms, "twilio", "+14155550100");
         assert_eq!(p.key, "phone:+14155550100");
+        // A numeric user id is not a phone number, though "+3527065" is a valid one.
+        let t = Party::from_id(Channel::Social, "telegram", "3527065");
+        assert_eq!((t.phone, t.key.as_str()), (None, "social:telegram:3527065"));
         let mut e = Party::from_id(Channel::Chat, "slack", "U123");
         assert_eq!(e.key, "chat:slack:U123");
         e.email = Some("a@example.com".into());

@@ -3,6 +3,7 @@
 
 pub mod fixtures;
 pub mod fuzzing;
+pub mod genuine;
 #[cfg(feature = "local")]
 pub mod local;
 pub mod proxy;

@@ -60,6 +60,9 @@ pub fn base_url() -> &'static str {
     })
 }
 
+/// The transcript id of the genuine AssemblyAI webhook in tests/data/genuine.
+const GENUINE_ASSEMBLYAI_ID: &str = "5552493-16d8-42d8-8feb-c2a16b56f6e8";
+
 async fn answer(mut stream: TcpStream) {
     let mut request = Vec::new();
     let mut buf = [0u8; 4096];
@@ -100,6 +103,12 @@ async fn answer(mut stream: TcpStream) {
             r#"{"error":"Invalid API key"}"#.to_string(),
         ),
         Some(ASSEMBLYAI_TRANSCRIPT_ID) => ("200 OK", assemblyai_transcript().to_string()),
+        // The genuine webhook's transcript (tests/data/genuine): a captured API answer.
+        Some(GENUINE_ASSEMBLYAI_ID) => (
+            "200 OK",
+            include_str!("../data/genuine/voice/assemblyai-webhook-completed.fetch.json")
+                .to_string(),
+        ),
         Some(ASSEMBLYAI_FAILING_ID) => (
             "500 Internal Server Error",
             r#"{"error":"Internal server error"}"#.to_string(),

@@ -30,8 +30,8 @@ pub fn transcript_message(
         Direction::Inbound => (call.caller, call.callee),
         Direction::Outbound => (call.callee, call.caller),
     };
-    let customer = ctx.party(customer.unwrap_or(call.id));
-    let business = ctx.party(business.unwrap_or(ctx.provider));
+    let customer = ctx.phone_party(customer.unwrap_or(call.id));
+    let business = ctx.phone_party(business.unwrap_or(ctx.provider));
     let number = |n: Option<&str>| n.map(|n| crate::identity::e164(n).unwrap_or(n.to_string()));
     transcript.call_id = call.id.to_string();
     // Millisecond precision: providers' float arithmetic is not meaningful below that.

@@ -144,10 +144,13 @@ impl Provider for Intercom {
             // ping, admin replies, assignments, closes: acknowledged, nothing to store.
             _ => return Ok(Outcome::Store(Vec::new())),
         };
+        // The part's own id where it has one (a first message's `source` does); the event key
+        // stays the part id it always was, so ids do not change.
+        let provider_id = text(&part["id"]).unwrap_or_else(|| part_id.clone());
         let mut m = ctx.message(
             Kind::Message,
             Direction::Inbound,
-            &part_id,
+            &provider_id,
             &part_id,
             customer(ctx, &part["author"], conversation)?,
             ctx.party(app),

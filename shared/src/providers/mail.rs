@@ -33,6 +33,9 @@ pub struct Mail {
     pub stripped_text: Option<String>,
     pub sent_at: Option<chrono::DateTime<chrono::Utc>>,
     pub attachments: Vec<InlineFile>,
+    /// The receiving provider's own id for the mail (Postmark's `MessageID`, SES's
+    /// `messageId`), which support staff look it up by; the `Message-ID` header otherwise.
+    pub provider_id: Option<String>,
     /// The envelope sender (SMTP `MAIL FROM`), which SPF checks, when the provider gives it.
     pub envelope_from: Option<String>,
     /// The header fields in order, names and raw values (for the providers' verdict headers).
@@ -225,6 +228,7 @@ pub fn parse_mime(raw: &[u8]) -> Result<Mail, GatewayError> {
             .date()
             .and_then(|d| chrono::DateTime::from_timestamp(d.to_timestamp(), 0)),
         attachments,
+        provider_id: None,
         envelope_from: None,
         headers: message
             .headers_raw()
@@ -369,7 +373,10 @@ pub fn email_message(ctx: &Context, mail: Mail) -> Result<Message, GatewayError>
     let mut m = ctx.message(
         Kind::Message,
         Direction::Inbound,
-        mail.message_id.clone().unwrap_or_else(|| event_key.clone()),
+        mail.provider_id
+            .clone()
+            .or_else(|| mail.message_id.clone())
+            .unwrap_or_else(|| event_key.clone()),
         &event_key,
         customer,
         business,

@@ -199,6 +199,7 @@ fn parsed_fields(
                 data: f.data,
             })
             .collect(),
+        provider_id: None,
         envelope_from: get("sender"),
         headers,
         checks: Default::default(),

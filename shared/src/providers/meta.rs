@@ -101,7 +101,11 @@ impl Provider for Meta {
             match body["object"].as_str() {
                 Some("whatsapp_business_account") => {
                     for change in array(&entry["changes"]) {
-                        if change["field"] == "messages" {
+                        // Meta's dashboard test samples may leave `field` out.
+                        let carries_messages = change["field"] == "messages"
+                            || (change["field"].is_null()
+                                && change["value"]["messaging_product"] == "whatsapp");
+                        if carries_messages {
                             whatsapp(ctx, &change["value"], &mut messages)?;
                         }
                     }
@@ -156,7 +160,7 @@ fn wa_customer(ctx: &Context, value: &Value, wa_id: &str) -> Party {
     let contact = array(&value["contacts"])
         .iter()
         .find(|c| c["wa_id"] == wa_id || c["user_id"] == wa_id);
-    let mut party = ctx.party(wa_id);
+    let mut party = ctx.phone_party(wa_id);
     if let Some(contact) = contact {
         party.display_name = text(&contact["profile"]["name"]);
         if let Some(user_id) = text(&contact["user_id"]) {
@@ -190,10 +194,6 @@ fn whatsapp(ctx: &Context, value: &Value, out: &mut Vec<Message>) -> Result<(), 
         m.visibility = Some(Visibility::Private);
         m.reply_to = text(&msg["context"]["id"]);
         let kind = msg["type"].as_str().unwrap_or("unknown");
-        if kind == "unsupported" {
-            // A type the Cloud API cannot deliver (its `errors` say which): nothing to show.
-            continue;
-        }
         let part = &msg[kind];
         match kind {
             "text" => m.text = text(&part["body"]),
@@ -253,8 +253,19 @@ fn whatsapp(ctx: &Context, value: &Value, out: &mut Vec<Message>) -> Result<(), 
                 m.reaction = Some(part["emoji"].as_str().unwrap_or_default().to_string());
                 m.reply_to = text(&part["message_id"]);
             }
-            // `system` (number or user id changed), `unsupported`, `order`, ...: kept with the
-            // raw payload; the text says what it was.
+            // Something the customer sent that the Cloud API cannot carry (a poll, a view-once
+            // photo): still a contact, kept as one attachment the API could not deliver,
+            // named by Meta's error.
+            "unsupported" => m.attachments.push(Attachment {
+                kind: AttachmentKind::Other,
+                name: array(&msg["errors"])
+                    .first()
+                    .and_then(|e| text(&e["title"]).or_else(|| text(&e["message"])))
+                    .or_else(|| Some("unsupported message type".into())),
+                ..Default::default()
+            }),
+            // `system` (number or user id changed), `order`, ...: kept with the raw payload;
+            // the text says what it was.
             _ => m.text = text(&part["body"]),
         }
         out.push(m);

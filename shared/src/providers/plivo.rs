@@ -148,8 +148,8 @@ fn inbound(ctx: &Context, f: &Fields, uuid: &str, from: &str, to: &str) -> Messa
         Direction::Inbound,
         uuid,
         uuid,
-        ctx.party(from),
-        ctx.party(to),
+        ctx.phone_party(from),
+        ctx.phone_party(to),
     );
     // SMS text is `Text`; MMS and WhatsApp text is `Body`.
     m.text = f.get("Text").or_else(|| f.get("Body")).map(str::to_string);
@@ -185,8 +185,8 @@ fn status(ctx: &Context, f: &Fields, uuid: &str, state: &str, from: &str, to: &s
         Direction::Outbound,
         uuid,
         &event_key,
-        ctx.party(to),
-        ctx.party(from),
+        ctx.phone_party(to),
+        ctx.phone_party(from),
     );
     m.status = Some(StatusUpdate {
         state: match state {

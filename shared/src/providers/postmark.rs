@@ -44,6 +44,7 @@ impl Provider for Postmark {
             parsed.recipient = text(&body["OriginalRecipient"]);
             parsed.stripped_text = text(&body["StrippedTextReply"]);
             parsed.checks = checks(&parsed);
+            parsed.provider_id = text(&body["MessageID"]);
             return mail::store(ctx, parsed);
         }
         let header = |name: &str| {
@@ -101,6 +102,7 @@ impl Provider for Postmark {
                 .and_then(|d| DateTime::parse_from_rfc2822(d).ok())
                 .map(|d| d.with_timezone(&Utc)),
             attachments,
+            provider_id: text(&body["MessageID"]),
             envelope_from: None,
             headers: body["Headers"]
                 .as_array()

@@ -202,6 +202,7 @@ fn parsed_fields(
                 data: p.data.clone(),
             })
             .collect(),
+        provider_id: None,
         envelope_from: None,
         headers: head.headers,
         checks: Default::default(),

@@ -436,6 +436,7 @@ fn notification(ctx: &Context, text: &str) -> Result<Outcome, GatewayError> {
         parsed.message_id = note["mail"]["messageId"].as_str().map(str::to_string);
     }
     parsed.envelope_from = note["mail"]["source"].as_str().map(str::to_string);
+    parsed.provider_id = note["mail"]["messageId"].as_str().map(str::to_string);
     if parsed.headers.is_empty() {
         parsed.headers = note["mail"]["headers"]
             .as_array()

@@ -82,6 +82,8 @@ impl Provider for Sunshine {
             m.post_id = text(&payload["conversation"]["id"]);
             let content = &message["content"];
             m.text = text(&content["text"]);
+            // A quick reply or button the user chose carries its payload.
+            m.postback = text(&content["payload"]);
             if let Some(url) = text(&content["mediaUrl"]) {
                 m.attachments.push(Attachment {
                     kind: text(&content["mediaType"]).map_or(AttachmentKind::File, |mime| {

@@ -128,8 +128,8 @@ impl Provider for Telnyx {
                     Direction::Inbound,
                     &p.id,
                     &p.id,
-                    ctx.party(&p.from.phone_number),
-                    ctx.party(business),
+                    ctx.phone_party(&p.from.phone_number),
+                    ctx.phone_party(business),
                 );
                 m.sent_at = data.occurred_at;
                 m.text = p.text.filter(|t| !t.is_empty());
@@ -160,8 +160,8 @@ impl Provider for Telnyx {
                     Direction::Outbound,
                     &p.id,
                     &event_key,
-                    ctx.party(&to.phone_number),
-                    ctx.party(&p.from.phone_number),
+                    ctx.phone_party(&to.phone_number),
+                    ctx.phone_party(&p.from.phone_number),
                 );
                 m.sent_at = data.occurred_at;
                 let error = p.errors.first();

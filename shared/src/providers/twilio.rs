@@ -327,7 +327,7 @@ fn inbound(
     from: &str,
     to: &str,
 ) -> Result<Message, GatewayError> {
-    let mut customer = ctx.party(from);
+    let mut customer = ctx.phone_party(from);
     customer.display_name = f.get("ProfileName").map(str::to_string);
     let mut m = ctx.message(
         Kind::Message,
@@ -335,7 +335,7 @@ fn inbound(
         sid,
         sid,
         customer,
-        ctx.party(to),
+        ctx.phone_party(to),
     );
     m.text = f.get("Body").map(str::to_string);
     m.reply_to = f.get("OriginalRepliedMessageSid").map(str::to_string);
@@ -383,8 +383,8 @@ fn status(ctx: &Context, f: &Fields, sid: &str, state: &str, from: &str, to: &st
         Direction::Outbound,
         sid,
         &event_key,
-        ctx.party(to),
-        ctx.party(from),
+        ctx.phone_party(to),
+        ctx.phone_party(from),
     );
     m.status = Some(StatusUpdate {
         state: match state {

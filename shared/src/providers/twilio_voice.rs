@@ -99,7 +99,15 @@ impl CallInfo {
 }
 
 fn recording(ctx: &Context, f: &Fields, parties: CallInfo) -> Result<Outcome, GatewayError> {
-    let sid = f.require("TranscriptionSid")?;
+    let Some(sid) = f.get("TranscriptionSid") else {
+        // Another of the call's callbacks (a recording's or the call's status) sent here: a
+        // genuine event, with no transcript in it.
+        if f.get("CallSid").is_some() {
+            tracing::info!("a call callback without a transcription, nothing to store");
+            return Ok(Outcome::Store(Vec::new()));
+        }
+        return Err(GatewayError::malformed("missing field TranscriptionSid"));
+    };
     let call_sid = f.require("CallSid")?;
     if f.get("TranscriptionStatus") != Some("completed") {
         tracing::info!("recording transcription failed, nothing to store");

@@ -268,8 +268,8 @@ fn messages_api(ctx: &Context, body: &Value) -> Result<Message, GatewayError> {
             Direction::Outbound,
             &m.message_uuid,
             &event_key,
-            ctx.party(&to),
-            ctx.party(&from),
+            ctx.phone_party(&to),
+            ctx.phone_party(&from),
         );
         msg.sent_at = m.timestamp;
         msg.status = Some(StatusUpdate {
@@ -291,7 +291,7 @@ fn messages_api(ctx: &Context, body: &Value) -> Result<Message, GatewayError> {
         });
         return Ok(msg);
     }
-    let mut customer = ctx.party(&from);
+    let mut customer = ctx.phone_party(&from);
     customer.display_name = m.profile.and_then(|p| p.name);
     let mut msg = ctx.message(
         Kind::Message,
@@ -299,7 +299,7 @@ fn messages_api(ctx: &Context, body: &Value) -> Result<Message, GatewayError> {
         &m.message_uuid,
         &m.message_uuid,
         customer,
-        ctx.party(&to),
+        ctx.phone_party(&to),
     );
     msg.sent_at = m.timestamp;
     msg.reply_to = m.context.and_then(|c| c.message_uuid);
@@ -364,8 +364,8 @@ fn sms_api(ctx: &Context, p: &Fields) -> Result<Message, GatewayError> {
             Direction::Outbound,
             id,
             &event_key,
-            ctx.party(customer),
-            ctx.party(business),
+            ctx.phone_party(customer),
+            ctx.phone_party(business),
         );
         msg.sent_at = sent_at;
         msg.status = Some(StatusUpdate {
@@ -386,8 +386,8 @@ fn sms_api(ctx: &Context, p: &Fields) -> Result<Message, GatewayError> {
         Direction::Inbound,
         id,
         id,
-        ctx.party(customer),
-        ctx.party(business),
+        ctx.phone_party(customer),
+        ctx.phone_party(business),
     );
     msg.sent_at = sent_at;
     msg.text = p.get("text").map(str::to_string);

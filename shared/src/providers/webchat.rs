@@ -33,7 +33,8 @@ struct Body {
     #[serde(rename = "type")]
     kind: String,
     site: Option<String>,
-    visitor: Visitor,
+    /// Absent from other event types, which a Standard Webhooks sender may send too.
+    visitor: Option<Visitor>,
     message: Option<WidgetMessage>,
 }
 
@@ -92,16 +93,18 @@ impl Provider for WebChat {
         ctx: &Context,
     ) -> Result<Outcome, GatewayError> {
         let body: Body = parse_json(&req.body)?;
-        let Some(message) = body.message.filter(|_| body.kind == "message") else {
+        if body.kind != "message" {
+            // Other event types (a visitor joined, typing): acknowledged, nothing to keep.
             return Ok(Outcome::Store(Vec::new()));
+        }
+        let (Some(message), Some(visitor)) = (body.message, body.visitor) else {
+            return Err(GatewayError::malformed(
+                "a message event without its message or visitor",
+            ));
         };
-        let mut customer = ctx.party(&body.visitor.id);
-        customer.email = body
-            .visitor
-            .email
-            .as_deref()
-            .and_then(identity::normalise_email);
-        customer.display_name = body.visitor.name;
+        let mut customer = ctx.party(&visitor.id);
+        customer.email = visitor.email.as_deref().and_then(identity::normalise_email);
+        customer.display_name = visitor.name;
         customer.key = customer.identity_key(ctx.channel, ctx.provider);
         let site = body.site.unwrap_or_else(|| "webchat".into());
         let mut m = ctx.message(

@@ -108,6 +108,8 @@ impl Provider for X {
                 .and_then(DateTime::from_timestamp_millis);
             let data = &create["message_data"];
             m.text = text(&data["text"]);
+            // A quick reply option the customer chose: its metadata is the postback.
+            m.postback = text(&data["quick_reply_response"]["metadata"]);
             let media = &data["attachment"]["media"];
             if media.is_object() {
                 m.attachments.push(Attachment {
