@@ -189,7 +189,7 @@ pub fn http_event(
     })
 }
 
-pub(crate) fn form(pairs: &[(&str, &str)]) -> Vec<u8> {
+pub fn form(pairs: &[(&str, &str)]) -> Vec<u8> {
     serde_urlencoded::to_string(pairs)
         .expect("pairs encode")
         .into_bytes()

@@ -33,6 +33,47 @@ async fn the_served_channel_functions() {
         logs_carry_no_message_text_numbers_or_secrets(channel).await;
     }
     an_oversize_transcript_arrives_as_a_claim_check().await;
+    the_x_crc_cannot_sign_a_forged_direct_message().await;
+}
+
+/// The security review's forgery, end to end: ask the CRC check to sign a direct message's
+/// body, then post that body with the answer as its signature. Nothing is answered, nothing
+/// stored, nothing queued.
+async fn the_x_crc_cannot_sign_a_forged_direct_message() {
+    let base = channel_var("social", "URL");
+    let queue_url = channel_var("social", "QUEUE_URL");
+    let sdk = local::sdk().await;
+    local::drain(&sdk, &queue_url).await.unwrap();
+    let client = reqwest::Client::new();
+    let forged = fixtures::dm_body_for_crc();
+    let crc = client
+        .get(format!("{base}/x"))
+        .query(&[
+            ("crc_token", forged.as_str()),
+            ("nonce", "MTc5NTQzNTIwMDAwMA"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(crc.status().as_u16(), 401);
+    let answer: serde_json::Value = serde_json::from_str(&crc.text().await.unwrap()).unwrap();
+    assert!(answer.get("response_token").is_none(), "{answer}");
+    let post = client
+        .post(format!("{base}/x"))
+        .header("content-type", "application/json")
+        .header(
+            "x-twitter-webhooks-signature",
+            answer["response_token"].as_str().unwrap_or("sha256="),
+        )
+        .body(forged)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(post.status().as_u16(), 401);
+    assert!(
+        local::drain(&sdk, &queue_url).await.unwrap().is_empty(),
+        "nothing forged is queued"
+    );
 }
 
 async fn an_oversize_transcript_arrives_as_a_claim_check() {
