@@ -48,12 +48,12 @@ start_standins
 env_args=()
 url_args=()
 queue_args=()
+mapfile -t GATEWAY_CHANNELS < <(channels)
 for i in "${!GATEWAY_CHANNELS[@]}"; do
   channel="${GATEWAY_CHANNELS[$i]}"
   queue_url=$(provision_channel "$channel" bench-messages bench-blobs "bench-$channel" "bench/$channel" "$GATEWAY_RUN_DIR/$channel.env")
   env_args+=(--env "$channel=$GATEWAY_RUN_DIR/$channel.env")
   queue_args+=(--queue "$channel=$queue_url")
-  url_args+=(--url "$channel=http://127.0.0.1:$((GATEWAY_FUNCTIONS_PORT + i))/lambda-url/$channel")
 done
 
 echo "== 2. cold start and memory (Runtime API emulator, release x86_64 builds)"
@@ -64,7 +64,8 @@ if [ -n "$quick" ]; then runs=3 rounds=2; else runs=20 rounds=20; fi
 echo "== 3. load (release functions on cargo lambda's Runtime API emulator)"
 for i in "${!GATEWAY_CHANNELS[@]}"; do
   channel="${GATEWAY_CHANNELS[$i]}"
-  scripts/functions.sh start "$channel" "$GATEWAY_RUN_DIR/$channel.env" "$((GATEWAY_FUNCTIONS_PORT + i))"
+  url=$(scripts/functions.sh start "$channel" "$GATEWAY_RUN_DIR/$channel.env" "$((GATEWAY_FUNCTIONS_PORT + i))")
+  url_args+=(--url "$channel=$url")
 done
 # One client per function (cargo lambda watch runs one invocation at a time per function),
 # then 32 clients queueing behind them.
@@ -80,12 +81,12 @@ if [ -n "$quick" ]; then
   echo "(the arm64 builds and their sizes are in scripts/infra-check.sh's output)"
 else
   # As scripts/infra-check.sh builds them, then the baseline on its own.
-  for args in "--bin sms --bin social --bin chat --bin voice --bin email --bin redrive" "-p gateway-hello"; do
+  for args in "--bin gateway --bin redrive" "-p gateway-hello"; do
     cargo lambda build --release --arm64 $args 2>&1 | grep -v -E '^\s+(Compiling|Downloaded|Downloading)' || true
   done
   echo "| function | arm64 bootstrap (bytes) | MB |"
   echo "|---|---:|---:|"
-  for f in sms social chat voice email redrive gateway-hello; do
+  for f in gateway redrive gateway-hello; do
     size=$(stat -c %s "$CARGO_TARGET_DIR/lambda/$f/bootstrap")
     awk -v f="$f" -v s="$size" 'BEGIN { printf "| %s | %d | %.1f |\n", f, s, s / 1048576 }'
   done

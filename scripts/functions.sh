@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Serves channel functions locally, one per channel and port, as HTTP API / Function URL
-# requests at http://127.0.0.1:PORT/lambda-url/<channel>/<provider>: cargo lambda's Runtime
-# API emulator (`cargo lambda watch --only-lambda-apis`) in front of the binary the caller
-# already built, so nothing is compiled again here (each function has its own environment,
-# as in AWS).
-#   scripts/functions.sh start CHANNEL ENV_FILE PORT   (waits until the function answers)
+# requests at http://127.0.0.1:PORT/lambda-url/gateway/<channel>/<provider>: cargo lambda's
+# Runtime API emulator (`cargo lambda watch --only-lambda-apis`) in front of the `gateway`
+# binary the caller already built, so nothing is compiled again here. Each function has its
+# own environment (its CHANNEL, queue and secret), as in AWS.
+#   scripts/functions.sh start CHANNEL ENV_FILE PORT   (waits until the function answers, then
+#                                                       prints its URL)
 #   scripts/functions.sh stop                          (stops every channel's server)
 # GATEWAY_FUNCTIONS_PROFILE=release serves the release builds (default: debug).
 set -euo pipefail
@@ -41,7 +42,7 @@ case "${1:-}" in
     env_file="${3:?usage: $0 start CHANNEL ENV_FILE PORT}"
     port="${4:?usage: $0 start CHANNEL ENV_FILE PORT}"
     profile="${GATEWAY_FUNCTIONS_PROFILE:-debug}"
-    binary="$CARGO_TARGET_DIR/$profile/$channel"
+    binary="$CARGO_TARGET_DIR/$profile/gateway"
     [ -x "$binary" ] || { echo "[functions] $binary is not built (cargo build --workspace first)" >&2; exit 1; }
     for pidfile in "$run_dir/functions-$channel.pid" "$run_dir/runtime-api-$channel.pid"; do
       [ -f "$pidfile" ] && stop_pid_file "$pidfile"
@@ -61,15 +62,17 @@ case "${1:-}" in
     done
     # The function polls its own route of the emulator, as cargo lambda would start it.
     (set -a; source "$env_file"; set +a
-      export AWS_LAMBDA_FUNCTION_NAME="$channel" AWS_LAMBDA_FUNCTION_VERSION=1 \
-        AWS_LAMBDA_FUNCTION_MEMORY_SIZE=256 AWS_LAMBDA_RUNTIME_API="http://127.0.0.1:$port/.rt/$channel"
+      export AWS_LAMBDA_FUNCTION_NAME=gateway AWS_LAMBDA_FUNCTION_VERSION=1 \
+        AWS_LAMBDA_FUNCTION_MEMORY_SIZE=256 AWS_LAMBDA_RUNTIME_API="http://127.0.0.1:$port/.rt/gateway"
       exec "$binary" >"$run_dir/functions-$channel.log" 2>&1) &
     echo $! >"$run_dir/functions-$channel.pid"
     for _ in $(seq 1 300); do
       kill -0 "$(cat "$run_dir/functions-$channel.pid")" 2>/dev/null || break
-      code=$(curl -s -m 5 -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$port/lambda-url/$channel/ready" || true)
+      url="http://127.0.0.1:$port/lambda-url/gateway/$channel"
+      code=$(curl -s -m 5 -o /dev/null -w '%{http_code}' -X POST "$url/ready" || true)
       if [ "$code" = "404" ]; then
-        echo "[functions] $channel ($profile) served at http://127.0.0.1:$port/lambda-url/$channel (log: $run_dir/functions-$channel.log)" >&2
+        echo "[functions] $channel ($profile) served at $url (log: $run_dir/functions-$channel.log)" >&2
+        echo "$url"
         exit 0
       fi
       sleep 0.2

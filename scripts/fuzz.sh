@@ -12,7 +12,7 @@ source scripts/env.sh
 seconds="${1:-600}"
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(sms social chat voice email decode)
+[ ${#targets[@]} -gt 0 ] || targets=(providers decode)
 
 # Installed by scripts/bootstrap.sh.
 export PATH="$GATEWAY_TOOLS/cargo/bin:$PATH"

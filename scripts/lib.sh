@@ -1,7 +1,8 @@
 # Helpers shared by run-local.sh and test.sh (sourced).
 
-# The channels that have a function, in the order their local ports are assigned.
-GATEWAY_CHANNELS=(sms social chat voice email)
+# The channels, as the registry lists them (shared/src/channels.rs), in the order their local
+# ports are assigned; read after the debug build.
+channels() { gateway_local channels; }
 
 # The local tool, as the workspace's one debug build made it (`cargo run -p gateway-tests`
 # would resolve features for that package alone and build everything a second time).
@@ -25,6 +26,7 @@ provision_channel() {
   queue_url=$(gateway_local provision \
     --channel "$channel" --table "$table" --bucket "$bucket" --queue "$queue" --secret-id "$secret_id")
   cat >"$env_file" <<ENV
+CHANNEL=$channel
 TABLE_NAME=$table
 BUCKET_NAME=$bucket
 S3_FORCE_PATH_STYLE=true

@@ -25,13 +25,14 @@ source "$GATEWAY_RUN_DIR/services.env"
 echo "== starting the stand-in provider endpoints (AssemblyAI, SNS) on :$GATEWAY_STANDIN_PORT"
 start_standins
 urls=(); queues=()
+mapfile -t GATEWAY_CHANNELS < <(channels)
 for i in "${!GATEWAY_CHANNELS[@]}"; do
   channel="${GATEWAY_CHANNELS[$i]}"
   port=$((base_port + i))
   echo "== $channel: queue gateway-$channel.fifo, secret gateway/$channel, function on :$port"
   queue_url=$(provision_channel "$channel" gateway-messages gateway-blobs "gateway-$channel" "gateway/$channel" "$GATEWAY_RUN_DIR/$channel.env")
-  scripts/functions.sh start "$channel" "$GATEWAY_RUN_DIR/$channel.env" "$port"
-  urls+=(--url "$channel=http://127.0.0.1:$port/lambda-url/$channel")
+  url=$(scripts/functions.sh start "$channel" "$GATEWAY_RUN_DIR/$channel.env" "$port")
+  urls+=(--url "$channel=$url")
   queues+=(--queue "$channel=$queue_url")
 done
 echo "== sending the events/ samples (timestamped schemes re-signed now)"

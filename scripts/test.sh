@@ -48,17 +48,18 @@ scripts/services.sh start
 source "$GATEWAY_RUN_DIR/services.env"
 start_standins
 env_args=(); url_args=(); queue_args=()
+mapfile -t GATEWAY_CHANNELS < <(channels)
 for i in "${!GATEWAY_CHANNELS[@]}"; do
   channel="${GATEWAY_CHANNELS[$i]}"
   upper=$(echo "$channel" | tr '[:lower:]' '[:upper:]')
   port=$((GATEWAY_FUNCTIONS_PORT + i))
   queue_url=$(provision_channel "$channel" served-messages served-blobs "served-$channel" "served/$channel" "$GATEWAY_RUN_DIR/$channel.env")
-  scripts/functions.sh start "$channel" "$GATEWAY_RUN_DIR/$channel.env" "$port"
-  export "GATEWAY_${upper}_URL=http://127.0.0.1:$port/lambda-url/$channel"
+  url=$(scripts/functions.sh start "$channel" "$GATEWAY_RUN_DIR/$channel.env" "$port")
+  export "GATEWAY_${upper}_URL=$url"
   export "GATEWAY_${upper}_QUEUE_URL=$queue_url"
   export "GATEWAY_${upper}_LOG=$GATEWAY_RUN_DIR/functions-$channel.log"
   env_args+=(--env "$channel=$GATEWAY_RUN_DIR/$channel.env")
-  url_args+=(--url "$channel=http://127.0.0.1:$port/lambda-url/$channel")
+  url_args+=(--url "$channel=$url")
   queue_args+=(--queue "$channel=$queue_url")
 done
 export GATEWAY_TABLE=served-messages

@@ -2,6 +2,8 @@
 
 use std::collections::BTreeMap;
 
+use crate::channels::Endpoints;
+use crate::providers::email::ses::CertPolicy;
 use crate::schema::Channel;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -17,6 +19,9 @@ const MAX_CLAIM_CHECK_BYTES: usize = 240 * 1024;
 /// A channel function's settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
+    /// Which channel this function serves (`CHANNEL`: `sms`, `social`, ...): one binary
+    /// serves every channel, one function per channel runs it.
+    pub channel: Channel,
     /// DynamoDB table shared by all channels (`TABLE_NAME`).
     pub table_name: String,
     /// This channel's SQS FIFO queue (`QUEUE_URL`).
@@ -41,9 +46,26 @@ pub struct Config {
     /// 200 KiB, at most 240 KiB so the queued message and the table item stay under SQS's
     /// 256 KiB and DynamoDB's 400 KB).
     pub claim_check_bytes: usize,
+    /// Where finished AssemblyAI transcripts are fetched (`ASSEMBLYAI_API_BASE_URL`, default
+    /// the US API).
+    pub assemblyai_api_base_url: String,
+    /// Debug builds only (local runs): SNS certificates from this URL prefix instead of AWS's
+    /// hosts (`LOCAL_SNS_CERT_BASE_URL`). Release builds, the ones deployed, never read it.
+    pub local_sns_cert_base_url: Option<String>,
 }
 
 impl Config {
+    /// Where this function's providers call out to.
+    pub fn endpoints(&self) -> Endpoints {
+        Endpoints {
+            assemblyai_api: self.assemblyai_api_base_url.clone(),
+            sns_certificates: match &self.local_sns_cert_base_url {
+                Some(prefix) => CertPolicy::Prefix(prefix.clone()),
+                None => CertPolicy::AwsSns,
+            },
+        }
+    }
+
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
@@ -64,6 +86,10 @@ impl Config {
             ));
         }
         Ok(Config {
+            channel: required("CHANNEL")?
+                .trim()
+                .parse()
+                .map_err(|e: String| ConfigError::Invalid("CHANNEL", e))?,
             table_name: required("TABLE_NAME")?,
             queue_url: required("QUEUE_URL")?,
             secret_id: required("SECRET_ID")?,
@@ -81,6 +107,14 @@ impl Config {
                         format!("{n} is outside 1024..={MAX_CLAIM_CHECK_BYTES}"),
                     ));
                 }
+            },
+            assemblyai_api_base_url: get("ASSEMBLYAI_API_BASE_URL")
+                .filter(|v| !v.trim().is_empty())
+                .unwrap_or_else(|| "https://api.assemblyai.com".into()),
+            local_sns_cert_base_url: if cfg!(debug_assertions) {
+                get("LOCAL_SNS_CERT_BASE_URL").filter(|v| !v.trim().is_empty())
+            } else {
+                None
             },
         })
     }
@@ -160,6 +194,7 @@ mod tests {
     #[test]
     fn reads_required_and_defaults() {
         let c = Config::from_lookup(env(&[
+            ("CHANNEL", "sms"),
             ("TABLE_NAME", "messages"),
             ("QUEUE_URL", "http://q"),
             ("SECRET_ID", "gateway/sms"),
@@ -177,10 +212,15 @@ mod tests {
     #[test]
     fn reports_missing_and_invalid() {
         assert_eq!(
-            Config::from_lookup(env(&[("TABLE_NAME", "t")])),
+            Config::from_lookup(env(&[("CHANNEL", "sms"), ("TABLE_NAME", "t")])),
             Err(ConfigError::Missing("QUEUE_URL"))
         );
+        assert!(matches!(
+            Config::from_lookup(env(&[("CHANNEL", "fax"), ("TABLE_NAME", "t")])),
+            Err(ConfigError::Invalid("CHANNEL", _))
+        ));
         let bad = Config::from_lookup(env(&[
+            ("CHANNEL", "sms"),
             ("TABLE_NAME", "t"),
             ("QUEUE_URL", "q"),
             ("SECRET_ID", "s"),
@@ -192,6 +232,7 @@ mod tests {
             Err(ConfigError::Invalid("MAX_BODY_BYTES", _))
         ));
         let bad_url = Config::from_lookup(env(&[
+            ("CHANNEL", "sms"),
             ("TABLE_NAME", "t"),
             ("QUEUE_URL", "q"),
             ("SECRET_ID", "s"),
@@ -203,6 +244,7 @@ mod tests {
             Err(ConfigError::Invalid("PUBLIC_BASE_URL", _))
         ));
         let too_big = Config::from_lookup(env(&[
+            ("CHANNEL", "sms"),
             ("TABLE_NAME", "t"),
             ("QUEUE_URL", "q"),
             ("SECRET_ID", "s"),

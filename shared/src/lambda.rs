@@ -16,10 +16,7 @@ use crate::pipeline::{Incoming, Response};
 /// Runs a channel function: reads its configuration once, builds its clients once (no network
 /// call until the first request), and serves webhooks until the runtime stops it.
 #[cfg(feature = "aws")]
-pub async fn run(
-    channel: crate::schema::Channel,
-    providers: Vec<Box<dyn crate::provider::Provider>>,
-) -> Result<(), lambda_http::lambda_runtime::Error> {
+pub async fn run() -> Result<(), lambda_http::lambda_runtime::Error> {
     use crate::aws::{self, DynamoStore, S3Blobs, SecretsManagerSource, SqsQueue};
     use crate::pipeline::{Gateway, Ports, Settings};
     use crate::telemetry::{self, StdoutSink};
@@ -28,6 +25,8 @@ pub async fn run(
 
     telemetry::init_logging();
     let config = crate::config::Config::from_env()?;
+    let channel = config.channel;
+    let providers = crate::channels::spec(channel).providers(&config.endpoints());
     let sdk = aws::sdk_config().await;
     let gateway = Arc::new(Gateway::new(
         channel,

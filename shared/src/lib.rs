@@ -5,6 +5,7 @@
 #[cfg(feature = "aws")]
 pub mod aws;
 pub mod blob;
+pub mod channels;
 pub mod config;
 pub mod error;
 pub mod identity;

@@ -212,7 +212,16 @@ pub enum Channel {
 }
 
 impl Channel {
-    pub fn as_str(self) -> &'static str {
+    /// Every channel, in the order the registry lists them.
+    pub const ALL: [Channel; 5] = [
+        Channel::Sms,
+        Channel::Social,
+        Channel::Chat,
+        Channel::Voice,
+        Channel::Email,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
         match self {
             Channel::Sms => "sms",
             Channel::Social => "social",
@@ -232,16 +241,10 @@ impl std::fmt::Display for Channel {
 impl std::str::FromStr for Channel {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        [
-            Channel::Sms,
-            Channel::Social,
-            Channel::Chat,
-            Channel::Voice,
-            Channel::Email,
-        ]
-        .into_iter()
-        .find(|c| c.as_str() == s)
-        .ok_or_else(|| format!("unknown channel {s:?}"))
+        Channel::ALL
+            .into_iter()
+            .find(|c| c.as_str() == s)
+            .ok_or_else(|| format!("unknown channel {s:?}"))
     }
 }
 

@@ -5,7 +5,7 @@
 use bytes::Bytes;
 use chrono::DateTime;
 use gateway_shared::provider::Provider;
-use gateway_shared::providers::{plivo::Plivo, twilio::Twilio, vonage::Vonage};
+use gateway_shared::providers::sms::{plivo::Plivo, twilio::Twilio, vonage::Vonage};
 use gateway_shared::request::WebhookRequest;
 use gateway_shared::secrets::ProviderSecret;
 use http::{HeaderMap, HeaderName, HeaderValue, Method};

@@ -9,6 +9,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use chrono::DateTime;
 use ed25519_dalek::{Signer, SigningKey};
+use gateway_shared::schema::Channel;
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -299,7 +300,16 @@ pub fn all_events_at(now: i64, standin: &str) -> Vec<Sample> {
 }
 
 /// The channels that have a function, and so samples.
-pub const CHANNELS: [&str; 5] = ["sms", "social", "chat", "voice", "email"];
+/// Every channel's name, as the registry orders them.
+pub const CHANNELS: [&str; Channel::ALL.len()] = {
+    let mut names = [""; Channel::ALL.len()];
+    let mut i = 0;
+    while i < names.len() {
+        names[i] = Channel::ALL[i].as_str();
+        i += 1;
+    }
+    names
+};
 
 /// A channel's test secret, as stored in Secrets Manager.
 pub fn channel_secret(channel: &str) -> Value {

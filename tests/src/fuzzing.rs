@@ -1,12 +1,13 @@
 //! The fuzzing harness: what each `cargo fuzz` target in `fuzz/` runs, and what the regression
 //! test replays for every file of the checked-in corpora and crash inputs.
 //!
-//! A family target (one per channel) reads its input as a small HTTP-like text, so that the
-//! seeds are the committed samples, still validly signed at [`COMMITTED_AT`], and the fuzzer's
-//! mutations reach past the signature check into the normalisers:
+//! The providers target reads its input as a small HTTP-like text naming a channel and a
+//! provider of the registry, so that the seeds are the committed samples, still validly signed
+//! at [`COMMITTED_AT`], and the fuzzer's mutations reach past the signature check into the
+//! normalisers:
 //!
 //! ```text
-//! <provider>
+//! <channel>/<provider>
 //! <METHOD> <raw query>
 //! <header>: <value>
 //! ...
@@ -39,27 +40,20 @@ use std::sync::{Arc, OnceLock};
 
 use crate::fixtures::{self, COMMITTED_AT, Sample};
 
-/// The fuzz targets: one per channel's providers, and the Lambda event decoding.
+/// The fuzz targets: every registered provider, and the Lambda event decoding.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Target {
-    Family(Channel),
+    Providers,
     Decode,
 }
 
 impl Target {
-    pub const ALL: [Target; 6] = [
-        Target::Family(Channel::Sms),
-        Target::Family(Channel::Social),
-        Target::Family(Channel::Chat),
-        Target::Family(Channel::Voice),
-        Target::Family(Channel::Email),
-        Target::Decode,
-    ];
+    pub const ALL: [Target; 2] = [Target::Providers, Target::Decode];
 
     /// The target's name in `fuzz/fuzz_targets` and its corpus folder.
     pub fn name(self) -> &'static str {
         match self {
-            Target::Family(channel) => channel.as_str(),
+            Target::Providers => "providers",
             Target::Decode => "decode",
         }
     }
@@ -69,17 +63,15 @@ impl Target {
         let samples = fixtures::all_events_at(COMMITTED_AT, fixtures::COMMITTED_STANDIN_URL);
         samples
             .iter()
-            .filter(|s| match self {
-                Target::Family(channel) => s.channel == channel.as_str(),
-                Target::Decode => true,
-            })
             .map(|s| {
                 let bytes = match self {
-                    Target::Family(_) => encode(s),
+                    Target::Providers => encode(s),
                     Target::Decode => serde_json::to_vec(&s.event).expect("JSON"),
                 };
                 let name = match self {
-                    Target::Family(_) => s.file_name().replace(".json", ""),
+                    Target::Providers => {
+                        format!("{}-{}", s.channel, s.file_name().replace(".json", ""))
+                    }
                     Target::Decode => format!("{}-{}", s.channel, s.file_name()),
                 };
                 (name, bytes)
@@ -105,7 +97,10 @@ pub fn run(target: Target, data: &[u8]) -> Option<Delivered> {
     RUNTIME.with(|rt| {
         rt.block_on(async {
             match target {
-                Target::Family(channel) => family(channel, decode_family(channel, data)?).await,
+                Target::Providers => {
+                    let (channel, input) = decode_family(data)?;
+                    family(channel, input).await
+                }
                 Target::Decode => decode_event(data).await,
             }
         })
@@ -141,10 +136,11 @@ impl FamilyInput {
     }
 }
 
-/// A sample in the family targets' input format.
+/// A sample in the providers target's input format.
 pub fn encode(sample: &Sample) -> Vec<u8> {
     let mut out = format!(
-        "{}\n{} {}\n",
+        "{}/{}\n{} {}\n",
+        sample.channel,
         sample.provider,
         sample.method(),
         sample.raw_query()
@@ -158,7 +154,7 @@ pub fn encode(sample: &Sample) -> Vec<u8> {
     out
 }
 
-fn decode_family(channel: Channel, data: &[u8]) -> Option<FamilyInput> {
+fn decode_family(data: &[u8]) -> Option<(Channel, FamilyInput)> {
     let mut rest = data;
     let mut line = || -> Option<&str> {
         let end = rest.iter().position(|&b| b == b'\n')?;
@@ -166,7 +162,9 @@ fn decode_family(channel: Channel, data: &[u8]) -> Option<FamilyInput> {
         rest = &rest[end + 1..];
         text
     };
-    let provider = line()?.to_string();
+    let (channel, provider) = line()?.split_once('/')?;
+    let channel: Channel = channel.parse().ok()?;
+    let provider = provider.to_string();
     let (method, raw_query) = line()?.split_once(' ').unwrap_or(("POST", ""));
     let (method, raw_query) = (Method::from_bytes(method.as_bytes()).ok()?, raw_query);
     let raw_query = raw_query.to_string();
@@ -188,13 +186,16 @@ fn decode_family(channel: Channel, data: &[u8]) -> Option<FamilyInput> {
     if !family_names(channel).contains(&provider.as_str()) {
         return None;
     }
-    Some(FamilyInput {
-        provider,
-        method,
-        raw_query,
-        headers,
-        body: Bytes::copy_from_slice(rest),
-    })
+    Some((
+        channel,
+        FamilyInput {
+            provider,
+            method,
+            raw_query,
+            headers,
+            body: Bytes::copy_from_slice(rest),
+        },
+    ))
 }
 
 fn family_names(channel: Channel) -> Vec<&'static str> {
@@ -211,19 +212,13 @@ fn committed_now() -> DateTime<Utc> {
 fn secrets(channel: Channel) -> ChannelSecrets {
     static SECRETS: OnceLock<Vec<(Channel, ChannelSecrets)>> = OnceLock::new();
     let all = SECRETS.get_or_init(|| {
-        [
-            Channel::Sms,
-            Channel::Social,
-            Channel::Chat,
-            Channel::Voice,
-            Channel::Email,
-        ]
-        .into_iter()
-        .map(|c| {
-            let json = fixtures::channel_secret(c.as_str()).to_string();
-            (c, ChannelSecrets::from_json(&json).expect("test secrets"))
-        })
-        .collect()
+        Channel::ALL
+            .into_iter()
+            .map(|c| {
+                let json = fixtures::channel_secret(c.as_str()).to_string();
+                (c, ChannelSecrets::from_json(&json).expect("test secrets"))
+            })
+            .collect()
     });
     all.iter()
         .find(|(c, _)| *c == channel)

@@ -38,23 +38,10 @@ pub async fn send(
 }
 
 use gateway_shared::blob::{BlobStore, MemoryBlobs};
+use gateway_shared::channels::{self, Endpoints};
 use gateway_shared::pipeline::{Gateway, Incoming, Ports, Settings};
 use gateway_shared::provider::Provider;
-use gateway_shared::providers::{
-    assemblyai::AssemblyAi, deepgram::Deepgram, retell::Retell, twilio_voice::TwilioVoice,
-    vapi::Vapi,
-};
-use gateway_shared::providers::{
-    crisp::Crisp, intercom::Intercom, line::Line, livechat::LiveChat, meta::Meta, plivo::Plivo,
-    slack::Slack, sunshine::Sunshine, telegram::Telegram, telnyx::Telnyx, twilio::Twilio,
-    viber::Viber, vonage::Vonage, webchat::WebChat, x::X, zendesk::Zendesk,
-};
-use gateway_shared::providers::{
-    mailgun::Mailgun,
-    postmark::Postmark,
-    sendgrid::SendGrid,
-    ses::{CertPolicy, Ses},
-};
+use gateway_shared::providers::email::ses::CertPolicy;
 use gateway_shared::schema::Channel;
 use gateway_shared::secrets::{ChannelSecrets, StaticSecrets};
 use gateway_shared::store::{MemoryQueue, MemoryStore, MessageQueue, MessageStore};
@@ -69,51 +56,22 @@ pub fn providers(channel: Channel) -> Vec<Box<dyn Provider>> {
     }
 }
 
-/// A channel's providers, with the endpoints they call back (AssemblyAI's transcript API,
-/// SNS certificates) at `standin`.
+/// A channel's providers, as the registry builds them, with the endpoints they call back
+/// (AssemblyAI's transcript API, SNS certificates) at `standin`.
 pub fn providers_at(channel: Channel, standin: &str) -> Vec<Box<dyn Provider>> {
-    match channel {
-        Channel::Sms => vec![
-            Box::new(Twilio),
-            Box::new(Vonage),
-            Box::new(Telnyx),
-            Box::new(Plivo),
-        ],
-        Channel::Social => vec![
-            Box::new(Meta),
-            Box::new(X),
-            Box::new(Line),
-            Box::new(Viber),
-            Box::new(Telegram),
-        ],
-        Channel::Chat => vec![
-            Box::new(Slack),
-            Box::new(Intercom),
-            Box::new(Zendesk),
-            Box::new(Sunshine),
-            Box::new(Crisp),
-            Box::new(LiveChat),
-            Box::new(WebChat),
-        ],
-        Channel::Voice => vec![
-            Box::new(TwilioVoice),
-            Box::new(Deepgram),
-            Box::new(Retell),
-            Box::new(Vapi),
-            Box::new(AssemblyAi::new(standin)),
-        ],
-        Channel::Email => vec![
-            Box::new(Mailgun),
-            Box::new(SendGrid),
-            Box::new(Postmark),
-            // Certificates from the stand-in, as the debug build does with
-            // LOCAL_SNS_CERT_BASE_URL.
-            Box::new(Ses::new(CertPolicy::Prefix(format!("{standin}/sns/")))),
-        ],
+    channels::spec(channel).providers(&endpoints(standin))
+}
+
+/// Where the providers call back: the stand-ins at `standin`, as the debug build does with
+/// `ASSEMBLYAI_API_BASE_URL` and `LOCAL_SNS_CERT_BASE_URL`.
+pub fn endpoints(standin: &str) -> Endpoints {
+    Endpoints {
+        assemblyai_api: standin.to_string(),
+        sns_certificates: CertPolicy::Prefix(format!("{standin}/sns/")),
     }
 }
 
-/// The SMS providers, as `functions/sms` registers them.
+/// The SMS providers, as the SMS function serves them.
 pub fn sms_providers() -> Vec<Box<dyn Provider>> {
     providers(Channel::Sms)
 }

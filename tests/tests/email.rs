@@ -3,7 +3,7 @@
 //! SNS certificates and subscription confirmations; a large attachment as a claim check.
 
 use gateway_shared::pipeline::{Gateway, Ports, Response};
-use gateway_shared::providers::ses::{CertPolicy, Ses};
+use gateway_shared::providers::email::ses::{CertPolicy, Ses};
 use gateway_shared::schema::{AttachmentKind, Channel, Message};
 use gateway_shared::secrets::{ChannelSecrets, StaticSecrets};
 use gateway_shared::store::{MemoryQueue, MemoryStore};

@@ -217,7 +217,7 @@ async fn a_failed_assemblyai_fetch_answers_5xx_and_stores_nothing() {
     let gateway = gateway_shared::pipeline::Gateway::new(
         Channel::Voice,
         vec![Box::new(
-            gateway_shared::providers::assemblyai::AssemblyAi::new(unreachable),
+            gateway_shared::providers::voice::assemblyai::AssemblyAi::new(unreachable),
         )],
         gateway_tests::settings(Channel::Voice),
         gateway_shared::pipeline::Ports {

@@ -176,7 +176,7 @@ async fn run() -> Result<()> {
         let (channel, file) = pair.split_once('=').ok_or("--env needs CHANNEL=FILE")?;
         functions.push(Function {
             name: channel.to_string(),
-            binary: bin_dir.join(channel),
+            binary: bin_dir.join("gateway"),
             channel: Some(channel.to_string()),
             env: read_env(Path::new(file))?,
         });

@@ -1,32 +1,15 @@
-//! Provider modules: each holds its verifier and normaliser, and nothing else knows its quirks.
+//! Provider modules, in one room per channel (`sms/`, `social/`, ...): each holds its verifier
+//! and normaliser, and nothing else knows its quirks. A room may share helpers among its own
+//! providers (`voice/calls.rs`, `email/mail.rs`); what two channels share sits here
+//! (`twilio_signature.rs`: Twilio signs its SMS and voice webhooks alike; `html.rs`).
 
-pub mod assemblyai;
-pub mod calls;
-pub mod crisp;
-pub mod deepgram;
-pub mod intercom;
-pub mod line;
-pub mod livechat;
-pub mod mail;
-pub mod mailgun;
-pub mod meta;
-pub mod plivo;
-pub mod postmark;
-pub mod retell;
-pub mod sendgrid;
-pub mod ses;
-pub mod slack;
-pub mod sunshine;
-pub mod telegram;
-pub mod telnyx;
-pub mod twilio;
-pub mod twilio_voice;
-pub mod vapi;
-pub mod viber;
-pub mod vonage;
-pub mod webchat;
-pub mod x;
-pub mod zendesk;
+pub mod chat;
+pub mod email;
+pub mod html;
+pub mod sms;
+pub mod social;
+pub mod twilio_signature;
+pub mod voice;
 
 use crate::error::GatewayError;
 use crate::request::WebhookRequest;

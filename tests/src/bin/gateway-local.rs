@@ -9,6 +9,7 @@
 //! gateway-local show --table T --queue sms=URL [--queue social=URL ...]
 //! gateway-local standins --port 9180   (the stand-in provider endpoints, until killed)
 //! gateway-local fuzz-seeds [--out fuzz/corpus]
+//! gateway-local channels           (the registry's channels, one per line)
 //! ```
 
 use gateway_shared::aws::{DynamoStore, SqsQueue};
@@ -65,8 +66,15 @@ async fn main() -> ExitCode {
         Some("show") => show(&args).await,
         Some("standins") => standins(&args).await,
         Some("fuzz-seeds") => fuzz_seeds(&args),
+        Some("channels") => {
+            // The registry's channels, one per line, for the scripts.
+            for spec in gateway_shared::channels::CHANNELS {
+                println!("{}", spec.name());
+            }
+            Ok(())
+        }
         _ => Err(
-            "usage: gateway-local events|provision|send|redrive|show|standins|fuzz-seeds [flags]"
+            "usage: gateway-local events|provision|send|redrive|show|standins|fuzz-seeds|channels [flags]"
                 .into(),
         ),
     };
