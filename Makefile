@@ -1,5 +1,5 @@
 # The two commands of the README, and helpers.
-.PHONY: run test events schema fuzz bench
+.PHONY: run test generate fuzz bench
 
 run:  ## Emulators up, every channel's function served, samples sent, queues and table shown
 	bash scripts/run-local.sh
@@ -7,11 +7,8 @@ run:  ## Emulators up, every channel's function served, samples sent, queues and
 test: ## Everything CI runs
 	bash scripts/test.sh
 
-events: ## Re-sign the committed samples in events/ and the fuzz seeds (after changing tests/src/fixtures.rs)
-	bash -c 'source scripts/env.sh && source scripts/lib.sh && cargo build --quiet --workspace --all-targets && gateway_local events && gateway_local fuzz-seeds'
-
-schema: ## Regenerate schema/message.v1.json from the Rust types
-	bash -c 'source scripts/env.sh && cargo run --quiet -p gateway-shared --bin schema > schema/message.v1.json'
+generate: ## Every file derived from the code: the JSON Schema, events/, the fuzz seeds, the SAM template and the CDK channel file (CI fails when one is stale)
+	bash -c 'source scripts/env.sh && source scripts/lib.sh && cargo build --quiet --workspace --all-targets && "$$CARGO_TARGET_DIR/debug/schema" > schema/message.v1.json && gateway_local events && gateway_local fuzz-seeds && gateway_local infra'
 
 fuzz: ## Every fuzz target for 10 minutes (scripts/fuzz.sh SECONDS [TARGET...] for others)
 	bash scripts/fuzz.sh 600

@@ -9,6 +9,8 @@ cd "$here/.."
 source scripts/env.sh
 export AWS_DEFAULT_REGION="${AWS_DEFAULT_REGION:-us-east-1}" SAM_CLI_TELEMETRY=0 CDK_DISABLE_VERSION_CHECK=1
 
+echo "== generated from the registry (infra/template.yaml, infra/cdk/lib/channels.ts) and not stale"
+"$CARGO_TARGET_DIR/debug/gateway-local" infra --check
 echo "== cfn-lint infra/template.yaml"
 cfn-lint infra/template.yaml
 echo "== sam validate --lint"
@@ -19,8 +21,10 @@ cd infra/cdk
 npm ci --no-audit --no-fund --loglevel=error
 npx tsc --noEmit
 npm test --silent
-out="$(mktemp -d)"
-trap 'rm -rf "$out"' EXIT
+# The synthesised templates stay for the permission check when the caller names a folder.
+out="${GATEWAY_INFRA_OUT:-$(mktemp -d)}"
+mkdir -p "$out"
+[ -n "${GATEWAY_INFRA_OUT:-}" ] || trap 'rm -rf "$out"' EXIT
 CDK_SKIP_BUNDLING=1 npx cdk synth --no-notices -q -o "$out" >/dev/null
 cd ../..
 
@@ -39,7 +43,12 @@ done
 
 echo "== sam build (the template's cargo-lambda build metadata)"
 (cd infra && "$GATEWAY_SAM_VENV/bin/sam" build --beta-features --build-dir "$out/sam" >/dev/null)
-for fn in $(ls "$out/sam" | grep Function); do
-  [ -x "$out/sam/$fn/bootstrap" ] || { echo "sam build made no bootstrap for $fn" >&2; exit 1; }
+# Functions with the same build (the channel functions all run the gateway binary) share one
+# artifact: every function's CodeUri must hold an arm64 bootstrap.
+built=0
+for dir in $(awk '/^      CodeUri:/ { print $2 }' "$out/sam/template.yaml"); do
+  [ -x "$out/sam/$dir/bootstrap" ] || { echo "sam build made no bootstrap for $dir" >&2; exit 1; }
+  file "$out/sam/$dir/bootstrap" 2>/dev/null | grep -q aarch64 || { echo "$dir bootstrap is not arm64" >&2; exit 1; }
+  built=$((built + 1))
 done
-echo "sam build: $(ls "$out/sam" | grep -c Function) functions built"
+echo "sam build: $built functions, $(ls "$out/sam" | grep -vc template.yaml) artifacts"

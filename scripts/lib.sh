@@ -19,10 +19,12 @@ step() {
 }
 
 # Provisions a channel's queue and secret (and the shared table and bucket) on the running
-# local services and writes its function's environment file. Prints the queue URL.
-#   provision_channel CHANNEL TABLE BUCKET QUEUE SECRET_ID ENV_FILE
+# local services and writes its function's environment file. Prints the queue URL. With
+# ENDPOINT, the function reaches every AWS service there (a recording proxy) instead.
+#   provision_channel CHANNEL TABLE BUCKET QUEUE SECRET_ID ENV_FILE [ENDPOINT]
 provision_channel() {
   local channel="$1" table="$2" bucket="$3" queue="$4" secret_id="$5" env_file="$6" queue_url
+  local ddb="${7:-$AWS_ENDPOINT_URL_DYNAMODB}" sqs="${7:-$AWS_ENDPOINT_URL_SQS}" s3="${7:-$AWS_ENDPOINT_URL_S3}" secrets="${7:-$AWS_ENDPOINT_URL_SECRETS_MANAGER}"
   queue_url=$(gateway_local provision \
     --channel "$channel" --table "$table" --bucket "$bucket" --queue "$queue" --secret-id "$secret_id")
   cat >"$env_file" <<ENV
@@ -38,16 +40,13 @@ RUST_LOG=info
 AWS_REGION=$AWS_REGION
 AWS_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID
 AWS_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY
-AWS_ENDPOINT_URL_DYNAMODB=$AWS_ENDPOINT_URL_DYNAMODB
-AWS_ENDPOINT_URL_SQS=$AWS_ENDPOINT_URL_SQS
-AWS_ENDPOINT_URL_S3=$AWS_ENDPOINT_URL_S3
-AWS_ENDPOINT_URL_SECRETS_MANAGER=$AWS_ENDPOINT_URL_SECRETS_MANAGER
+AWS_ENDPOINT_URL_DYNAMODB=$ddb
+AWS_ENDPOINT_URL_SQS=$sqs
+AWS_ENDPOINT_URL_S3=$s3
+AWS_ENDPOINT_URL_SECRETS_MANAGER=$secrets
 ENV
-  case "$channel" in
-    voice) echo "ASSEMBLYAI_API_BASE_URL=http://127.0.0.1:$GATEWAY_STANDIN_PORT" >>"$env_file" ;;
-    # Honoured by debug builds only: SNS certificates from the stand-in.
-    email) echo "LOCAL_SNS_CERT_BASE_URL=http://127.0.0.1:$GATEWAY_STANDIN_PORT/sns/" >>"$env_file" ;;
-  esac
+  # Its providers' calls out (a provider API, signing certificates) go to the stand-ins.
+  gateway_local local-env --channel "$channel" --standin "http://127.0.0.1:$GATEWAY_STANDIN_PORT" >>"$env_file"
   echo "$queue_url"
 }
 
@@ -67,4 +66,24 @@ stop_standins() {
     kill "$(cat "$pid_file")" 2>/dev/null || true
     rm -f "$pid_file"
   fi
+}
+
+# Serves a recording proxy for one function's AWS calls on PORT (gateway-local record), and
+# waits until it listens: a port still held by another process must fail the run, not leave
+# the function talking to a stale proxy that records elsewhere.
+#   start_recorder FUNCTION PORT LOG
+start_recorder() {
+  local function="$1" port="$2" log="$3" pid
+  "$CARGO_TARGET_DIR/debug/gateway-local" record --function "$function" --port "$port" \
+    --dynamodb "$AWS_ENDPOINT_URL_DYNAMODB" --moto "$AWS_ENDPOINT_URL_SQS" --log "$log" \
+    >>"$GATEWAY_RUN_DIR/recorders.log" 2>&1 &
+  pid=$!
+  echo "$pid" >>"$GATEWAY_RUN_DIR/recorders.pid"
+  for _ in $(seq 100); do
+    kill -0 "$pid" 2>/dev/null || { echo "the recording proxy for $function did not start (port $port):" >&2; cat "$GATEWAY_RUN_DIR/recorders.log" >&2; return 1; }
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "the recording proxy for $function is not listening on $port" >&2
+  return 1
 }

@@ -31,17 +31,19 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 step "debug build (workspace, every target)"
 cargo build --quiet --workspace --all-targets
 
-step "infrastructure (SAM, CDK, consistency, arm64 release build)"
-bash scripts/infra-check.sh
-
 # Own ports and run dir, so a `make run --keep` left running does not interfere.
 export GATEWAY_RUN_DIR="$(mktemp -d)"
 export GATEWAY_DYNAMODB_PORT="${GATEWAY_TEST_DYNAMODB_PORT:-8101}"
 export GATEWAY_MOTO_PORT="${GATEWAY_TEST_MOTO_PORT:-5101}"
 export GATEWAY_FUNCTIONS_PORT="${GATEWAY_TEST_FUNCTIONS_PORT:-9101}"
+export GATEWAY_RECORDER_PORT="${GATEWAY_TEST_RECORDER_PORT:-9121}"
 export GATEWAY_STANDIN_PORT="${GATEWAY_TEST_STANDIN_PORT:-9190}"
-cleanup() { scripts/functions.sh stop; stop_standins; scripts/services.sh stop; [ -n "${GATEWAY_KEEP_RUN_DIR:-}" ] || rm -rf "$GATEWAY_RUN_DIR"; }
+stop_recorders() { [ -f "$GATEWAY_RUN_DIR/recorders.pid" ] && kill $(cat "$GATEWAY_RUN_DIR/recorders.pid") 2>/dev/null || true; }
+cleanup() { scripts/functions.sh stop; stop_standins; stop_recorders; scripts/services.sh stop; [ -n "${GATEWAY_KEEP_RUN_DIR:-}" ] || rm -rf "$GATEWAY_RUN_DIR"; }
 trap cleanup EXIT
+
+step "infrastructure (SAM, CDK, consistency, arm64 release build)"
+GATEWAY_INFRA_OUT="$GATEWAY_RUN_DIR/infra" bash scripts/infra-check.sh
 
 step "local services and the served functions"
 scripts/services.sh start
@@ -53,7 +55,10 @@ for i in "${!GATEWAY_CHANNELS[@]}"; do
   channel="${GATEWAY_CHANNELS[$i]}"
   upper=$(echo "$channel" | tr '[:lower:]' '[:upper:]')
   port=$((GATEWAY_FUNCTIONS_PORT + i))
-  queue_url=$(provision_channel "$channel" served-messages served-blobs "served-$channel" "served/$channel" "$GATEWAY_RUN_DIR/$channel.env")
+  # Every AWS call the function makes goes through a recording proxy of its own.
+  recorder="$((GATEWAY_RECORDER_PORT + i))"
+  start_recorder "$channel" "$recorder" "$GATEWAY_RUN_DIR/aws-calls.jsonl"
+  queue_url=$(provision_channel "$channel" served-messages served-blobs "served-$channel" "served/$channel" "$GATEWAY_RUN_DIR/$channel.env" "http://127.0.0.1:$recorder")
   url=$(scripts/functions.sh start "$channel" "$GATEWAY_RUN_DIR/$channel.env" "$port")
   export "GATEWAY_${upper}_URL=$url"
   export "GATEWAY_${upper}_QUEUE_URL=$queue_url"
@@ -81,6 +86,10 @@ cargo test --workspace --all-targets --quiet 2>&1 | tee "$GATEWAY_RUN_DIR/cargo-
 # One closing line for the whole run (the last test binary may well hold no tests).
 awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f; exit (p == 0 || f > 0) }' \
   "$GATEWAY_RUN_DIR/cargo-test.log"
+
+step "permissions: every AWS call the served functions made, against their roles in SAM and CDK"
+"$GATEWAY_SAM_VENV/bin/python" infra/tests/permissions.py "$GATEWAY_RUN_DIR/aws-calls.jsonl" \
+  infra/template.yaml "$GATEWAY_RUN_DIR/infra/channel-gateway.template.json"
 
 # The short forms of the stress runs, on the debug build (their figures are not claimed:
 # BENCHMARKS.md has the release figures of `make bench`).

@@ -5,7 +5,7 @@
 
 The SAM template is expanded offline with the SAM translator (as CloudFormation would), the CDK
 template is `cdk synth` output; both are reduced to the same model and compared: per function
-(identified by its `binary` tag), its runtime, architecture, environment variable names and
+(identified by its `function` tag), its runtime, architecture, environment variable names and
 IAM permissions (action on which resource); the HTTP routes and the function each calls; every
 queue's FIFO and redrive settings; the table's keys, indexes and TTL; the secrets; the alarms'
 metrics; and the outputs. Run with the SAM CLI venv's Python (it has samtranslator and cfn-lint).
@@ -75,9 +75,9 @@ class Model:
     def binary(self, logical):
         tags = self.props(logical).get("Tags", [])
         for tag in tags:
-            if tag.get("Key") == "binary":
+            if tag.get("Key") == "function":
                 return tag["Value"]
-        raise SystemExit(f"function {logical} has no binary tag")
+        raise SystemExit(f"function {logical} has no function tag")
 
     def resolve(self, value):
         """A resource reference as `identity[/suffix]`."""
@@ -216,7 +216,7 @@ class Model:
 
 
 def name_after_stack(name):
-    """`${AWS::StackName}-sms.fifo` (a Sub) or `gateway-sms.fifo` → `sms.fifo`."""
+    """`${AWS::StackName}-<channel>.fifo` (a Sub) or `gateway-<channel>.fifo` → `<channel>.fifo`."""
     if isinstance(name, dict):
         name = name.get("Fn::Sub") or "".join(p if isinstance(p, str) else "" for p in name.get("Fn::Join", ["", []])[1])
     return re.sub(r"^(\$\{AWS::StackName\}|gateway)?[-/]", "", str(name))

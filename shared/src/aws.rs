@@ -244,8 +244,14 @@ impl MessageStore for DynamoStore {
 
 #[async_trait]
 impl PartStore for DynamoStore {
-    async fn put_part(&self, group: &str, name: &str, body: &str) -> Result<(), StoreError> {
-        let expires = chrono::Utc::now().timestamp() + PARTS_TTL_SECS;
+    async fn put_part(
+        &self,
+        group: &str,
+        name: &str,
+        body: &str,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let expires = expires_at.timestamp();
         self.client
             .update_item()
             .table_name(&self.table)
@@ -278,8 +284,13 @@ impl PartStore for DynamoStore {
 
 #[async_trait]
 impl TokenBinding for DynamoStore {
-    async fn bind_once(&self, key: &str, value: &str, ttl_secs: i64) -> Result<bool, StoreError> {
-        let expires = chrono::Utc::now().timestamp() + ttl_secs;
+    async fn bind_once(
+        &self,
+        key: &str,
+        value: &str,
+        expires_at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let expires = expires_at.timestamp();
         let result = self
             .client
             .put_item()
@@ -308,8 +319,7 @@ impl TokenBinding for DynamoStore {
 }
 
 /// Parts of one group live in one item (`parts#<group>`), one attribute per part, so a
-/// single consistent read returns them all; they expire after this long.
-const PARTS_TTL_SECS: i64 = 3 * 86_400;
+/// single consistent read returns them all; the item expires (TTL) when its provider says.
 const PART_PREFIX: &str = "part_";
 
 /// Creates the gateway's table with its indexes (local runs and tests; AWS gets it from the

@@ -23,13 +23,30 @@ pub enum Keeps {
     TokenBindings,
 }
 
-/// What a provider calls over the network besides AWS (an egress, not an IAM permission).
+/// What a provider calls over the network besides AWS (an egress, not an IAM permission),
+/// and the variable that points it elsewhere: at a stand-in locally, at a region's API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CallsOut {
-    /// The provider's API (a finished transcript fetched by id).
-    ProviderApi,
-    /// Signing certificates (and subscription confirmations) from the provider's hosts.
-    Certificates,
+    /// The provider's API (a finished transcript fetched by id), at the base URL in `env`.
+    ProviderApi { env: &'static str },
+    /// Signing certificates (and subscription confirmations) from the provider's hosts; debug
+    /// builds take them from the URL prefix in `env` instead, `standin_path` at the stand-in.
+    Certificates {
+        env: &'static str,
+        standin_path: &'static str,
+    },
+}
+
+impl CallsOut {
+    /// The variable and value that point this call at the stand-ins at `standin`.
+    pub fn local_env(&self, standin: &str) -> (&'static str, String) {
+        match *self {
+            CallsOut::ProviderApi { env } => (env, standin.to_string()),
+            CallsOut::Certificates { env, standin_path } => {
+                (env, format!("{standin}{standin_path}"))
+            }
+        }
+    }
 }
 
 /// Where the providers that call out reach, read once from the function's configuration.
@@ -65,6 +82,8 @@ pub struct ChannelSpec {
     pub channel: Channel,
     /// Prefix of its logical ids and parameters in the templates (`Sms`).
     pub id: &'static str,
+    /// Its name in sentences (alarm descriptions, dashboards).
+    pub title: &'static str,
     pub description: &'static str,
     pub settings: &'static [Setting],
     pub providers: &'static [ProviderSpec],
@@ -87,6 +106,7 @@ pub const CHANNELS: &[ChannelSpec] = &[
     ChannelSpec {
         channel: Channel::Sms,
         id: "Sms",
+        title: "SMS",
         description: "SMS webhooks (Twilio, Vonage, Telnyx, Plivo).",
         settings: &[],
         providers: &[
@@ -105,6 +125,7 @@ pub const CHANNELS: &[ChannelSpec] = &[
     ChannelSpec {
         channel: Channel::Social,
         id: "Social",
+        title: "social",
         description: "Social webhooks (Meta, X, LINE, Viber, Telegram).",
         settings: &[],
         providers: &[
@@ -122,6 +143,7 @@ pub const CHANNELS: &[ChannelSpec] = &[
     ChannelSpec {
         channel: Channel::Chat,
         id: "Chat",
+        title: "chat",
         description: "Chat webhooks (Slack, Intercom, Zendesk, Sunshine Conversations, Crisp, LiveChat, web chat).",
         settings: &[],
         providers: &[
@@ -147,6 +169,7 @@ pub const CHANNELS: &[ChannelSpec] = &[
     ChannelSpec {
         channel: Channel::Voice,
         id: "Voice",
+        title: "voice",
         description: "Voice transcript webhooks (Twilio, Deepgram, Retell, Vapi, AssemblyAI).",
         settings: &[Setting {
             parameter: "AssemblyAiApiBaseUrl",
@@ -169,7 +192,9 @@ pub const CHANNELS: &[ChannelSpec] = &[
                 "assemblyai",
                 "Assemblyai",
                 &[],
-                &[CallsOut::ProviderApi],
+                &[CallsOut::ProviderApi {
+                    env: "ASSEMBLYAI_API_BASE_URL",
+                }],
                 |endpoints| {
                     Box::new(voice::assemblyai::AssemblyAi::new(
                         &endpoints.assemblyai_api,
@@ -181,6 +206,7 @@ pub const CHANNELS: &[ChannelSpec] = &[
     ChannelSpec {
         channel: Channel::Email,
         id: "Email",
+        title: "e-mail",
         description: "E-mail webhooks (Mailgun, SendGrid Inbound Parse, Postmark, Amazon SES through SNS).",
         settings: &[],
         providers: &[
@@ -193,12 +219,17 @@ pub const CHANNELS: &[ChannelSpec] = &[
             provider("postmark", "Postmark", &[], &[], |_| {
                 Box::new(email::postmark::Postmark)
             }),
-            provider("ses", "Ses", &[], &[CallsOut::Certificates], |endpoints| {
+            provider("ses", "Ses", &[], &[SNS_CERTIFICATES], |endpoints| {
                 Box::new(email::ses::Ses::new(endpoints.sns_certificates.clone()))
             }),
         ],
     },
 ];
+
+const SNS_CERTIFICATES: CallsOut = CallsOut::Certificates {
+    env: "LOCAL_SNS_CERT_BASE_URL",
+    standin_path: "/sns/",
+};
 
 const fn provider(
     name: &'static str,
@@ -227,6 +258,28 @@ pub fn spec(channel: Channel) -> &'static ChannelSpec {
 impl ChannelSpec {
     pub fn name(&self) -> &'static str {
         self.channel.as_str()
+    }
+
+    /// Its provider named `name` (the path segment).
+    pub fn provider(&self, name: &str) -> Option<&'static ProviderSpec> {
+        self.providers.iter().find(|p| p.name == name)
+    }
+
+    /// Whether one of its providers calls out beyond AWS (a provider API, certificates).
+    pub fn calls_out(&self) -> bool {
+        self.providers.iter().any(|p| !p.calls_out.is_empty())
+    }
+
+    /// The variables that point its providers' calls out at the stand-ins at `standin`.
+    pub fn local_env(&self, standin: &str) -> Vec<(&'static str, String)> {
+        let mut env: Vec<_> = self
+            .providers
+            .iter()
+            .flat_map(|p| p.calls_out)
+            .map(|c| c.local_env(standin))
+            .collect();
+        env.dedup();
+        env
     }
 
     /// The channel's providers, built to call out to `endpoints`.

@@ -151,6 +151,7 @@ impl Gateway {
                     "webhook handled"
                 );
                 self.ports.metrics.emit(telemetry::request_metrics(
+                    (self.ports.clock)(),
                     self.channel,
                     metric_provider,
                     handled.counts,
@@ -167,6 +168,7 @@ impl Gateway {
                     tracing::warn!(channel = %self.channel, provider = metric_provider, status = status.as_u16(), reason = err.reason(), error = %err, latency_ms, "webhook rejected");
                 }
                 self.ports.metrics.emit(telemetry::request_metrics(
+                    (self.ports.clock)(),
                     self.channel,
                     metric_provider,
                     RequestCounts::default(),
@@ -285,6 +287,7 @@ impl Gateway {
                             "the provider's secret entry is refused: its requests fail closed until it is fixed"
                         );
                         self.ports.metrics.emit(telemetry::secret_rejected(
+                            (self.ports.clock)(),
                             self.channel,
                             provider.name(),
                         ));

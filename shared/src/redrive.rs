@@ -40,24 +40,24 @@ pub async fn sweep(
 pub async fn sweep_all<Q: MessageQueue>(
     store: &dyn MessageStore,
     queues: &[(Channel, Q)],
+    now: DateTime<Utc>,
     min_age_secs: i64,
     limit: usize,
+    metrics: &dyn crate::telemetry::MetricSink,
 ) -> Result<std::collections::BTreeMap<String, (usize, usize)>, StoreError> {
     let mut reports = std::collections::BTreeMap::new();
     let mut first_error = None;
     for (channel, queue) in queues {
-        match sweep(store, queue, *channel, Utc::now(), min_age_secs, limit).await {
+        match sweep(store, queue, *channel, now, min_age_secs, limit).await {
             Ok(report) => {
                 let failed = report.found - report.published;
                 tracing::info!(channel = %channel, found = report.found, published = report.published, "redrive sweep");
-                crate::telemetry::MetricSink::emit(
-                    &crate::telemetry::StdoutSink,
-                    crate::telemetry::redrive_metrics(
-                        *channel,
-                        report.published as u32,
-                        failed as u32,
-                    ),
-                );
+                metrics.emit(crate::telemetry::redrive_metrics(
+                    now,
+                    *channel,
+                    report.published as u32,
+                    failed as u32,
+                ));
                 reports.insert(channel.to_string(), (report.found, report.published));
             }
             Err(err) => {

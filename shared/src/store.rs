@@ -66,8 +66,14 @@ pub trait MessageStore: PartStore + TokenBinding + Send + Sync {
 #[async_trait]
 pub trait PartStore: Send + Sync {
     /// Keeps one part under `group`, replacing a part of the same name, so a redelivered
-    /// piece is kept once. Parts expire on their own after a few days.
-    async fn put_part(&self, group: &str, name: &str, body: &str) -> Result<(), StoreError>;
+    /// piece is kept once. The group expires on its own at `expires_at`.
+    async fn put_part(
+        &self,
+        group: &str,
+        name: &str,
+        body: &str,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
     /// Every part kept under `group`, by name.
     async fn parts(&self, group: &str) -> Result<BTreeMap<String, String>, StoreError>;
 }
@@ -76,9 +82,15 @@ pub trait PartStore: Send + Sync {
 /// signature does not cover the body (port).
 #[async_trait]
 pub trait TokenBinding: Send + Sync {
-    /// Binds `key` to `value` the first time `key` is seen, atomically, for `ttl_secs`. True
-    /// when `key` is new or already bound to this same `value`; false when bound to another.
-    async fn bind_once(&self, key: &str, value: &str, ttl_secs: i64) -> Result<bool, StoreError>;
+    /// Binds `key` to `value` the first time `key` is seen, atomically, until `expires_at`.
+    /// True when `key` is new or already bound to this same `value`; false when bound to
+    /// another.
+    async fn bind_once(
+        &self,
+        key: &str,
+        value: &str,
+        expires_at: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
 }
 
 /// The channel's ordered, deduplicating queue (port).
@@ -158,7 +170,13 @@ impl MessageStore for MemoryStore {
 
 #[async_trait]
 impl PartStore for MemoryStore {
-    async fn put_part(&self, group: &str, name: &str, body: &str) -> Result<(), StoreError> {
+    async fn put_part(
+        &self,
+        group: &str,
+        name: &str,
+        body: &str,
+        _expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         self.check()?;
         self.parts
             .lock()
@@ -183,7 +201,12 @@ impl PartStore for MemoryStore {
 
 #[async_trait]
 impl TokenBinding for MemoryStore {
-    async fn bind_once(&self, key: &str, value: &str, _ttl_secs: i64) -> Result<bool, StoreError> {
+    async fn bind_once(
+        &self,
+        key: &str,
+        value: &str,
+        _expires_at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
         self.check()?;
         let mut bindings = self.bindings.lock().unwrap();
         let bound = bindings

@@ -4,7 +4,7 @@
 //! addresses or secrets. Metric dimensions are bounded: an unknown provider is reported as
 //! `unknown`, so callers cannot mint new dimension values.
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use serde_json::json;
 use std::io::Write;
 use std::sync::{Arc, Mutex};
@@ -52,10 +52,10 @@ impl MetricSink for MemorySink {
 
 /// One EMF line for a provider whose secret entry was refused when the secrets were loaded
 /// (a blank or short key, a blank option): `SecretRejected` by channel and provider.
-pub fn secret_rejected(channel: Channel, provider: &str) -> String {
+pub fn secret_rejected(at: DateTime<Utc>, channel: Channel, provider: &str) -> String {
     json!({
         "_aws": {
-            "Timestamp": Utc::now().timestamp_millis(),
+            "Timestamp": at.timestamp_millis(),
             "CloudWatchMetrics": [{
                 "Namespace": NAMESPACE,
                 "Dimensions": [["channel"], ["channel", "provider"]],
@@ -83,6 +83,7 @@ pub struct RequestCounts {
 /// One EMF line for a handled request: counts by channel, and by channel and provider, and,
 /// for a rejection, also by reason (the alarms on rejected signatures use channel and reason).
 pub fn request_metrics(
+    at: DateTime<Utc>,
     channel: Channel,
     provider: &str,
     counts: RequestCounts,
@@ -96,7 +97,7 @@ pub fn request_metrics(
     }
     let mut line = json!({
         "_aws": {
-            "Timestamp": Utc::now().timestamp_millis(),
+            "Timestamp": at.timestamp_millis(),
             "CloudWatchMetrics": [{
                 "Namespace": NAMESPACE,
                 "Dimensions": dimensions,
@@ -126,10 +127,10 @@ pub fn request_metrics(
 }
 
 /// One EMF line for a redrive sweep of a channel.
-pub fn redrive_metrics(channel: Channel, published: u32, failed: u32) -> String {
+pub fn redrive_metrics(at: DateTime<Utc>, channel: Channel, published: u32, failed: u32) -> String {
     json!({
         "_aws": {
-            "Timestamp": Utc::now().timestamp_millis(),
+            "Timestamp": at.timestamp_millis(),
             "CloudWatchMetrics": [{
                 "Namespace": NAMESPACE,
                 "Dimensions": [["channel"]],
@@ -152,7 +153,9 @@ mod tests {
 
     #[test]
     fn rejection_lines_carry_the_reason_dimension() {
+        let at = DateTime::from_timestamp(1_764_000_000, 0).unwrap();
         let line = request_metrics(
+            at,
             Channel::Sms,
             "twilio",
             RequestCounts::default(),
@@ -163,6 +166,10 @@ mod tests {
         assert_eq!(v["Rejected"], 1);
         assert_eq!(v["reason"], "signature_invalid");
         assert_eq!(
+            v["_aws"]["Timestamp"], 1_764_000_000_000_i64,
+            "the clock's time"
+        );
+        assert_eq!(
             v["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
             json!([
                 ["channel"],
@@ -172,6 +179,7 @@ mod tests {
             ])
         );
         let ok = request_metrics(
+            at,
             Channel::Sms,
             "twilio",
             RequestCounts {

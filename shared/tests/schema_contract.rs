@@ -15,8 +15,7 @@ fn committed_json_schema_matches_the_types() {
     .expect("the committed schema is JSON");
     assert!(
         committed == generated,
-        "schema/message.v1.json is out of date: run \
-         `cargo run -p gateway-shared --bin schema > schema/message.v1.json`"
+        "schema/message.v1.json is out of date: run `make generate`"
     );
 }
 

@@ -4,9 +4,12 @@
 pub mod fixtures;
 pub mod fuzzing;
 pub mod genuine;
+pub mod infra;
 #[cfg(feature = "local")]
 pub mod local;
 pub mod proxy;
+#[cfg(feature = "local")]
+pub mod recorder;
 pub mod standins;
 
 use fixtures::Sample;
@@ -50,9 +53,11 @@ use std::sync::Arc;
 
 /// A channel's providers, as its function registers them, calling back the stand-ins.
 pub fn providers(channel: Channel) -> Vec<Box<dyn Provider>> {
-    match channel {
-        Channel::Voice | Channel::Email => providers_at(channel, &standins::url()),
-        _ => providers_at(channel, ""),
+    // Only a channel whose providers call out starts the stand-ins.
+    if channels::spec(channel).calls_out() {
+        providers_at(channel, &standins::url())
+    } else {
+        providers_at(channel, "")
     }
 }
 
@@ -71,11 +76,6 @@ pub fn endpoints(standin: &str) -> Endpoints {
     }
 }
 
-/// The SMS providers, as the SMS function serves them.
-pub fn sms_providers() -> Vec<Box<dyn Provider>> {
-    providers(Channel::Sms)
-}
-
 /// The settings a channel's function runs with locally.
 pub fn settings(channel: Channel) -> Settings {
     Settings {
@@ -84,10 +84,6 @@ pub fn settings(channel: Channel) -> Settings {
         signature_tolerance_secs: 300,
         claim_check_bytes: 200 * 1024,
     }
-}
-
-pub fn sms_settings() -> Settings {
-    settings(Channel::Sms)
 }
 
 /// A channel's gateway on the given adapters and an in-memory bucket, with the test secrets.
@@ -131,15 +127,6 @@ pub fn gateway_with_blobs(
     )
 }
 
-/// An SMS gateway on the given adapters, with the test secrets.
-pub fn sms_gateway(
-    store: Arc<dyn MessageStore>,
-    queue: Arc<dyn MessageQueue>,
-    metrics: MemorySink,
-) -> Gateway {
-    gateway(Channel::Sms, store, queue, metrics)
-}
-
 /// A gateway on in-memory adapters, for tests of the pipeline itself.
 pub struct MemoryGateway {
     pub gateway: Gateway,
@@ -167,11 +154,6 @@ pub fn memory_gateway_for(channel: Channel) -> MemoryGateway {
         blobs,
         metrics,
     }
-}
-
-/// An SMS gateway on in-memory adapters.
-pub fn memory_gateway() -> MemoryGateway {
-    memory_gateway_for(Channel::Sms)
 }
 
 /// The pipeline request of a sample event, through the Lambda adapter's own decoding.

@@ -290,16 +290,30 @@ async fn outages_during_a_stream_lose_nothing_and_queue_nothing_twice() {
     };
     let direct_store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &p.table, Some(30));
     sqs_proxy.down();
-    let during = redrive::sweep_all(&direct_store, &queues(&sqs), 0, 1000)
-        .await
-        .unwrap();
+    let during = redrive::sweep_all(
+        &direct_store,
+        &queues(&sqs),
+        chrono::Utc::now(),
+        0,
+        1000,
+        &MemorySink::default(),
+    )
+    .await
+    .unwrap();
     let pending: usize = during.values().map(|(found, _)| found).sum();
     assert!(pending > 0, "SQS's outage left nothing pending");
     assert!(during.values().all(|(_, published)| *published == 0));
     sqs_proxy.up();
-    let after = redrive::sweep_all(&direct_store, &queues(&sqs), 0, 1000)
-        .await
-        .unwrap();
+    let after = redrive::sweep_all(
+        &direct_store,
+        &queues(&sqs),
+        chrono::Utc::now(),
+        0,
+        1000,
+        &MemorySink::default(),
+    )
+    .await
+    .unwrap();
     assert_eq!(
         after
             .values()
@@ -307,9 +321,16 @@ async fn outages_during_a_stream_lose_nothing_and_queue_nothing_twice() {
             .sum::<usize>(),
         pending
     );
-    let again = redrive::sweep_all(&direct_store, &queues(&sqs), 0, 1000)
-        .await
-        .unwrap();
+    let again = redrive::sweep_all(
+        &direct_store,
+        &queues(&sqs),
+        chrono::Utc::now(),
+        0,
+        1000,
+        &MemorySink::default(),
+    )
+    .await
+    .unwrap();
     assert!(again.values().all(|(found, _)| *found == 0), "{again:?}");
 
     // Every message is in the table once and on its channel's queue once.

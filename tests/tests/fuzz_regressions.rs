@@ -30,10 +30,10 @@ fn the_seed_corpora_are_the_committed_samples() {
         for (name, bytes) in seeds {
             let path = dir("corpus", target).join(&name);
             let committed = std::fs::read(&path)
-                .unwrap_or_else(|_| panic!("{} is missing: run `make events`", path.display()));
+                .unwrap_or_else(|_| panic!("{} is missing: run `make generate`", path.display()));
             assert!(
                 committed == bytes,
-                "{} is stale: run `make events`",
+                "{} is stale: run `make generate`",
                 path.display()
             );
         }

@@ -11,7 +11,7 @@ use gateway_shared::telemetry::MemorySink;
 use gateway_tests::fixtures::{self, Sample, find, sms_events};
 use gateway_tests::local::{self, Provisioned};
 use gateway_tests::proxy::FaultProxy;
-use gateway_tests::{incoming, schema_validator, sms_gateway};
+use gateway_tests::{gateway, incoming, schema_validator};
 use serde_json::Value;
 use sha2::Digest;
 use std::sync::Arc;
@@ -192,7 +192,12 @@ async fn an_sqs_outage_loses_nothing_and_the_redrive_queues_each_message_once() 
     );
     let queue = Arc::new(SqsQueue::new(sqs_via_proxy, &env.p.queue_url));
     let store = Arc::new(env.store());
-    let gateway = sms_gateway(store.clone(), queue.clone(), MemorySink::default());
+    let gateway = gateway(
+        Channel::Sms,
+        store.clone(),
+        queue.clone(),
+        MemorySink::default(),
+    );
     let samples = sms_events(now());
 
     proxy.down();
@@ -272,7 +277,8 @@ async fn a_dynamodb_outage_answers_503_and_queues_nothing() {
             .endpoint_url(&proxy.url)
             .build(),
     );
-    let gateway = sms_gateway(
+    let gateway = gateway(
+        Channel::Sms,
         Arc::new(DynamoStore::new(ddb, &env.p.table, None)),
         Arc::new(env.queue()),
         MemorySink::default(),
@@ -296,8 +302,8 @@ async fn secrets_are_read_from_secrets_manager_and_a_failed_read_is_retried() {
     let secret_id = local::unique("missing-secret");
     let gateway = Gateway::new(
         Channel::Sms,
-        gateway_tests::sms_providers(),
-        gateway_tests::sms_settings(),
+        gateway_tests::providers(Channel::Sms),
+        gateway_tests::settings(Channel::Sms),
         Ports {
             store: Arc::new(env.store()),
             queue: Arc::new(env.queue()),

@@ -10,7 +10,7 @@ use gateway_shared::secrets::{ChannelSecrets, StaticSecrets};
 use gateway_shared::store::{MemoryQueue, MemoryStore};
 use gateway_shared::telemetry::MemorySink;
 use gateway_tests::fixtures::{self, Sample, find, sms_events};
-use gateway_tests::{incoming, memory_gateway, memory_gateway_for, schema_validator};
+use gateway_tests::{incoming, memory_gateway_for, schema_validator};
 use http::Method;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -52,7 +52,7 @@ fn committed_events_are_the_generated_samples() {
             serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
         assert_eq!(
             committed, sample.event,
-            "{path} is stale: run `make events`"
+            "{path} is stale: run `make generate`"
         );
     }
     let readme = std::fs::read_to_string(format!("{dir}/README.md")).unwrap();
@@ -174,7 +174,7 @@ async fn every_sample_of_every_channel_gets_its_answer_and_exactly_its_messages(
 fn handled(samples: &[Sample], provider: &str, case: &str) -> impl Future<Output = Message> {
     let sample = find(samples, provider, case);
     async move {
-        let g = memory_gateway();
+        let g = memory_gateway_for(Channel::Sms);
         let response = g.gateway.handle(incoming(&sample)).await;
         assert_eq!(
             response.status.as_u16(),
@@ -257,7 +257,7 @@ async fn providers_normalise_into_one_shape() {
 
 #[tokio::test]
 async fn a_retried_delivery_is_stored_and_queued_once() {
-    let g = memory_gateway();
+    let g = memory_gateway_for(Channel::Sms);
     let sample = find(&sms_events(now()), "twilio", "inbound-text");
     for _ in 0..3 {
         let response = g.gateway.handle(incoming(&sample)).await;
@@ -313,7 +313,7 @@ fn telnyx_request(body: &[u8], bad_signature: bool, at: i64) -> Sample {
 #[tokio::test]
 async fn verification_runs_before_any_parsing() {
     let garbage = b"{\"data\": [this is not json";
-    let g = memory_gateway();
+    let g = memory_gateway_for(Channel::Sms);
     let unsigned = g
         .gateway
         .handle(incoming(&telnyx_request(garbage, true, now())))
@@ -338,7 +338,7 @@ async fn verification_runs_before_any_parsing() {
 #[tokio::test]
 async fn a_recognised_event_with_nothing_to_store_is_acknowledged() {
     let body = json!({"data": {"event_type": "number_order.complete", "id": "e1", "payload": {"id": "o1"}}});
-    let g = memory_gateway();
+    let g = memory_gateway_for(Channel::Sms);
     let response = g
         .gateway
         .handle(incoming(&telnyx_request(
@@ -355,8 +355,8 @@ fn gateway_with_secrets(secrets: Value) -> (gateway_shared::pipeline::Gateway, A
     let store = Arc::new(MemoryStore::default());
     let gateway = gateway_shared::pipeline::Gateway::new(
         Channel::Sms,
-        gateway_tests::sms_providers(),
-        gateway_tests::sms_settings(),
+        gateway_tests::providers(Channel::Sms),
+        gateway_tests::settings(Channel::Sms),
         gateway_shared::pipeline::Ports {
             store: store.clone(),
             queue: Arc::new(MemoryQueue::default()),
@@ -410,7 +410,7 @@ async fn the_previous_secret_is_accepted_during_a_rotation() {
         &url,
         &refs
     ));
-    let g = memory_gateway();
+    let g = memory_gateway_for(Channel::Sms);
     assert_eq!(
         g.gateway.handle(incoming(&sample)).await.status.as_u16(),
         200
@@ -434,7 +434,7 @@ async fn stale_signed_timestamps_are_refused() {
     ] {
         let stale = sms_events(now() - window - 1);
         let fresh = sms_events(now() - window + 100);
-        let g = memory_gateway();
+        let g = memory_gateway_for(Channel::Sms);
         let old = g
             .gateway
             .handle(incoming(&find(&stale, provider, case)))
@@ -451,7 +451,7 @@ async fn stale_signed_timestamps_are_refused() {
         );
     }
     let future = sms_events(now() + 301);
-    let g = memory_gateway();
+    let g = memory_gateway_for(Channel::Sms);
     let ahead = g
         .gateway
         .handle(incoming(&find(&future, "telnyx", "inbound-text")))
@@ -465,7 +465,7 @@ async fn stale_signed_timestamps_are_refused() {
 
 #[tokio::test]
 async fn bad_requests_get_their_documented_status_and_store_nothing() {
-    let g = memory_gateway();
+    let g = memory_gateway_for(Channel::Sms);
     let base = find(&sms_events(now()), "twilio", "inbound-text");
     let mut unknown = incoming(&base);
     unknown.path = "/sms/nosuchprovider".into();
@@ -539,7 +539,7 @@ fn base64_form(params: &[(&str, &str)]) -> String {
 
 #[tokio::test]
 async fn a_queue_outage_keeps_messages_pending_until_the_redrive_publishes_them_once() {
-    let g = memory_gateway();
+    let g = memory_gateway_for(Channel::Sms);
     let samples = sms_events(now());
     g.queue.down.store(true, Ordering::SeqCst);
     for case in ["inbound-text", "inbound-media"] {
@@ -582,7 +582,7 @@ async fn a_queue_outage_keeps_messages_pending_until_the_redrive_publishes_them_
 
 #[tokio::test]
 async fn a_store_outage_answers_503_so_the_provider_retries() {
-    let g = memory_gateway();
+    let g = memory_gateway_for(Channel::Sms);
     g.store.down.store(true, Ordering::SeqCst);
     let sample = find(&sms_events(now()), "plivo", "inbound-text");
     let response = g.gateway.handle(incoming(&sample)).await;

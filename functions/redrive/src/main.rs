@@ -25,7 +25,15 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         .collect();
     let (store, queues, config) = (&store, &queues, &config);
     lambda_runtime::run(service_fn(move |_: LambdaEvent<Value>| async move {
-        let report = redrive::sweep_all(store, queues, config.min_age_secs, config.batch).await?;
+        let report = redrive::sweep_all(
+            store,
+            queues,
+            chrono::Utc::now(),
+            config.min_age_secs,
+            config.batch,
+            &telemetry::StdoutSink,
+        )
+        .await?;
         Ok::<_, lambda_runtime::Error>(json!(report))
     }))
     .await

@@ -1,60 +1,254 @@
-// The channels the gateway deploys. A new channel is one entry here (and one block in
-// infra/template.yaml, which the consistency test keeps in step).
+// Generated from the channel registry (shared/src/channels.rs) by `gateway-local infra`
+// (make generate); CI fails when it is stale. Do not edit.
 export interface Channel {
-  /** Path segment, binary name and resource prefix: `sms` serves /sms/{provider}. */
+  /** Path segment and resource prefix: the function serves /<name>/<provider>. */
   readonly name: string;
-  /** Prefix of its CloudFormation parameters and logical ids: `Sms`. */
+  /** Prefix of its CloudFormation parameters and logical ids (the name capitalised). */
   readonly id: string;
+  /** Its name in sentences (alarm descriptions, dashboards). */
+  readonly title: string;
   readonly description: string;
   /** Providers served at /<name>/<provider>: each gets a webhook URL output. */
   readonly providers: string[];
   /** HTTP methods its providers use. */
   readonly methods: string[];
   /** Channel-specific settings: a stack parameter each, passed as an environment variable. */
-  readonly settings?: { parameter: string; env: string; default: string; description: string }[];
+  readonly settings: { parameter: string; env: string; default: string; description: string }[];
+  /** What its function may do: actions on the table, its queue, its secret, or the objects under its prefix. */
+  readonly grants: { resource: 'table' | 'queue' | 'secret' | 'objects'; actions: string[] }[];
 }
 
 export const CHANNELS: Channel[] = [
   {
-    name: 'sms',
-    id: 'Sms',
-    description: 'SMS webhooks (Twilio, Vonage, Telnyx, Plivo).',
-    providers: ['twilio', 'vonage', 'telnyx', 'plivo'],
-    methods: ['POST', 'GET'],
+    "description": "SMS webhooks (Twilio, Vonage, Telnyx, Plivo).",
+    "grants": [
+      {
+        "actions": [
+          "dynamodb:PutItem",
+          "dynamodb:UpdateItem"
+        ],
+        "resource": "table"
+      },
+      {
+        "actions": [
+          "sqs:SendMessage"
+        ],
+        "resource": "queue"
+      },
+      {
+        "actions": [
+          "secretsmanager:GetSecretValue"
+        ],
+        "resource": "secret"
+      },
+      {
+        "actions": [
+          "s3:PutObject"
+        ],
+        "resource": "objects"
+      }
+    ],
+    "id": "Sms",
+    "methods": [
+      "POST",
+      "GET"
+    ],
+    "name": "sms",
+    "providers": [
+      "twilio",
+      "vonage",
+      "telnyx",
+      "plivo"
+    ],
+    "settings": [],
+    "title": "SMS"
   },
   {
-    name: 'social',
-    id: 'Social',
-    description: 'social webhooks (Meta, X, LINE, Viber, Telegram).',
-    providers: ['meta', 'x', 'line', 'viber', 'telegram'],
-    methods: ['POST', 'GET'],
+    "description": "Social webhooks (Meta, X, LINE, Viber, Telegram).",
+    "grants": [
+      {
+        "actions": [
+          "dynamodb:PutItem",
+          "dynamodb:UpdateItem"
+        ],
+        "resource": "table"
+      },
+      {
+        "actions": [
+          "sqs:SendMessage"
+        ],
+        "resource": "queue"
+      },
+      {
+        "actions": [
+          "secretsmanager:GetSecretValue"
+        ],
+        "resource": "secret"
+      },
+      {
+        "actions": [
+          "s3:PutObject"
+        ],
+        "resource": "objects"
+      }
+    ],
+    "id": "Social",
+    "methods": [
+      "POST",
+      "GET"
+    ],
+    "name": "social",
+    "providers": [
+      "meta",
+      "x",
+      "line",
+      "viber",
+      "telegram"
+    ],
+    "settings": [],
+    "title": "social"
   },
   {
-    name: 'chat',
-    id: 'Chat',
-    description: 'chat webhooks (Slack, Intercom, Zendesk, Sunshine Conversations, Crisp, LiveChat, web chat).',
-    providers: ['slack', 'intercom', 'zendesk', 'sunshine', 'crisp', 'livechat', 'webchat'],
-    methods: ['POST', 'GET'],
+    "description": "Chat webhooks (Slack, Intercom, Zendesk, Sunshine Conversations, Crisp, LiveChat, web chat).",
+    "grants": [
+      {
+        "actions": [
+          "dynamodb:PutItem",
+          "dynamodb:UpdateItem"
+        ],
+        "resource": "table"
+      },
+      {
+        "actions": [
+          "sqs:SendMessage"
+        ],
+        "resource": "queue"
+      },
+      {
+        "actions": [
+          "secretsmanager:GetSecretValue"
+        ],
+        "resource": "secret"
+      },
+      {
+        "actions": [
+          "s3:PutObject"
+        ],
+        "resource": "objects"
+      }
+    ],
+    "id": "Chat",
+    "methods": [
+      "POST",
+      "HEAD"
+    ],
+    "name": "chat",
+    "providers": [
+      "slack",
+      "intercom",
+      "zendesk",
+      "sunshine",
+      "crisp",
+      "livechat",
+      "webchat"
+    ],
+    "settings": [],
+    "title": "chat"
   },
   {
-    name: 'voice',
-    id: 'Voice',
-    description: 'voice transcript webhooks (Twilio, Deepgram, Retell, Vapi, AssemblyAI).',
-    providers: ['twilio', 'deepgram', 'retell', 'vapi', 'assemblyai'],
-    // Deepgram can call back with PUT (callback_method=put).
-    methods: ['POST', 'PUT'],
-    settings: [{
-      parameter: 'AssemblyAiApiBaseUrl',
-      env: 'ASSEMBLYAI_API_BASE_URL',
-      default: 'https://api.assemblyai.com',
-      description: 'Where finished AssemblyAI transcripts are fetched (https://api.eu.assemblyai.com for EU jobs).',
-    }],
+    "description": "Voice transcript webhooks (Twilio, Deepgram, Retell, Vapi, AssemblyAI).",
+    "grants": [
+      {
+        "actions": [
+          "dynamodb:GetItem",
+          "dynamodb:PutItem",
+          "dynamodb:UpdateItem"
+        ],
+        "resource": "table"
+      },
+      {
+        "actions": [
+          "sqs:SendMessage"
+        ],
+        "resource": "queue"
+      },
+      {
+        "actions": [
+          "secretsmanager:GetSecretValue"
+        ],
+        "resource": "secret"
+      },
+      {
+        "actions": [
+          "s3:PutObject"
+        ],
+        "resource": "objects"
+      }
+    ],
+    "id": "Voice",
+    "methods": [
+      "POST",
+      "PUT"
+    ],
+    "name": "voice",
+    "providers": [
+      "twilio",
+      "deepgram",
+      "retell",
+      "vapi",
+      "assemblyai"
+    ],
+    "settings": [
+      {
+        "default": "https://api.assemblyai.com",
+        "description": "Where finished AssemblyAI transcripts are fetched (https://api.eu.assemblyai.com for EU jobs).",
+        "env": "ASSEMBLYAI_API_BASE_URL",
+        "parameter": "AssemblyAiApiBaseUrl"
+      }
+    ],
+    "title": "voice"
   },
   {
-    name: 'email',
-    id: 'Email',
-    description: 'e-mail webhooks (Mailgun, SendGrid Inbound Parse, Postmark, Amazon SES through SNS).',
-    providers: ['mailgun', 'sendgrid', 'postmark', 'ses'],
-    methods: ['POST'],
-  },
+    "description": "E-mail webhooks (Mailgun, SendGrid Inbound Parse, Postmark, Amazon SES through SNS).",
+    "grants": [
+      {
+        "actions": [
+          "dynamodb:PutItem",
+          "dynamodb:UpdateItem"
+        ],
+        "resource": "table"
+      },
+      {
+        "actions": [
+          "sqs:SendMessage"
+        ],
+        "resource": "queue"
+      },
+      {
+        "actions": [
+          "secretsmanager:GetSecretValue"
+        ],
+        "resource": "secret"
+      },
+      {
+        "actions": [
+          "s3:PutObject"
+        ],
+        "resource": "objects"
+      }
+    ],
+    "id": "Email",
+    "methods": [
+      "POST"
+    ],
+    "name": "email",
+    "providers": [
+      "mailgun",
+      "sendgrid",
+      "postmark",
+      "ses"
+    ],
+    "settings": [],
+    "title": "e-mail"
+  }
 ];

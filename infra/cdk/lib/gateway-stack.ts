@@ -175,7 +175,7 @@ export class GatewayStack extends Stack {
 
       const fn = new RustFunction(scope, 'Function', {
         manifestPath: MANIFEST,
-        binaryName: channel.name,
+        binaryName: 'gateway',
         architecture: lambda.Architecture.ARM_64,
         description: channel.description,
         memorySize: memory.valueAsNumber,
@@ -184,6 +184,7 @@ export class GatewayStack extends Stack {
         tracing: lambda.Tracing.ACTIVE,
         logGroup: logRetention(scope, 'LogGroup'),
         environment: {
+          CHANNEL: channel.name,
           TABLE_NAME: table.tableName,
           QUEUE_URL: queue.queueUrl,
           SECRET_ID: secret.secretArn,
@@ -195,17 +196,17 @@ export class GatewayStack extends Stack {
           }).valueAsString])),
         },
       });
-      Tags.of(fn).add('binary', channel.name);
-      fn.addToRolePolicy(new iam.PolicyStatement({
-        actions: ['dynamodb:PutItem', 'dynamodb:UpdateItem'], resources: [table.tableArn],
-      }));
-      fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['sqs:SendMessage'], resources: [queue.queueArn] }));
-      fn.addToRolePolicy(new iam.PolicyStatement({
-        actions: ['secretsmanager:GetSecretValue'], resources: [secret.secretArn],
-      }));
-      fn.addToRolePolicy(new iam.PolicyStatement({
-        actions: ['s3:PutObject'], resources: [blobs.arnForObjects(`${channel.name}/*`)],
-      }));
+      Tags.of(fn).add('function', channel.name);
+      // What the registry derives from the pipeline and the providers' state.
+      const granted = {
+        table: [table.tableArn],
+        queue: [queue.queueArn],
+        secret: [secret.secretArn],
+        objects: [blobs.arnForObjects(`${channel.name}/*`)],
+      };
+      for (const grant of channel.grants) {
+        fn.addToRolePolicy(new iam.PolicyStatement({ actions: grant.actions, resources: granted[grant.resource] }));
+      }
       Validations.of(fn).acknowledge({
         id: `AwsSolutions-IAM5[Resource::<${Stack.of(this).getLogicalId(blobs.node.defaultChild as s3.CfnBucket)}.Arn>/${channel.name}/*]`,
         reason: 'Object keys are message ids, unknown in advance; the grant is PutObject under the channel\'s own prefix only.',
@@ -233,11 +234,11 @@ export class GatewayStack extends Stack {
         notify(a);
         return a;
       };
-      alarm('DeadLetterAlarm', `${channel.name} messages a consumer could not process are in the dead-letter queue.`,
+      alarm('DeadLetterAlarm', `${channel.title} messages a consumer could not process are in the dead-letter queue.`,
         deadLetters.metricApproximateNumberOfMessagesVisible({ statistic: 'Maximum', period: Duration.minutes(5) }), 0);
-      alarm('ErrorsAlarm', `The ${channel.name} function failed invocations.`,
+      alarm('ErrorsAlarm', `The ${channel.title} function failed invocations.`,
         fn.metricErrors({ statistic: 'Sum', period: Duration.minutes(5) }), 0);
-      alarm('ThrottlesAlarm', `The ${channel.name} function hit its reserved concurrency; providers see 429/5xx and retry.`,
+      alarm('ThrottlesAlarm', `The ${channel.title} function hit its reserved concurrency; providers see 429/5xx and retry.`,
         fn.metricThrottles({ statistic: 'Sum', period: Duration.minutes(5) }), 0);
       const rejected = new cw.MathExpression({
         expression: 'invalid + missing + stale + unconfigured',
@@ -250,12 +251,12 @@ export class GatewayStack extends Stack {
           })]),
         ),
       });
-      alarm('RedriveFailedAlarm', `The redrive could not publish pending ${channel.name} messages (SQS unavailable?).`,
+      alarm('RedriveFailedAlarm', `The redrive could not publish pending ${channel.title} messages (SQS unavailable?).`,
         new cw.Metric({
           namespace: NAMESPACE, metricName: 'RedriveFailed', statistic: 'Sum', period: Duration.minutes(5),
           dimensionsMap: { channel: channel.name },
         }), 0);
-      const signatures = alarm('RejectedSignaturesAlarm', `A spike of ${channel.name} webhooks with missing, invalid or stale signatures.`, rejected, 0);
+      const signatures = alarm('RejectedSignaturesAlarm', `A spike of ${channel.title} webhooks with missing, invalid or stale signatures.`, rejected, 0);
       (signatures.node.defaultChild as cw.CfnAlarm).threshold = rejectedThreshold.valueAsNumber;
 
       const metric = (name: string, statistic = 'Sum') => new cw.Metric({
@@ -266,13 +267,13 @@ export class GatewayStack extends Stack {
         dashboardName: `${Aws.STACK_NAME}-${channel.name}`,
         widgets: [
           [
-            new cw.GraphWidget({ title: `${channel.name} webhooks`, left: ['Accepted', 'Duplicates', 'Rejected', 'PublishDeferred'].map((m) => metric(m)) }),
-            new cw.GraphWidget({ title: `${channel.name} handler latency (ms)`, left: [metric('Latency', 'p50'), metric('Latency', 'p99')] }),
+            new cw.GraphWidget({ title: `${channel.title} webhooks`, left: ['Accepted', 'Duplicates', 'Rejected', 'PublishDeferred'].map((m) => metric(m)) }),
+            new cw.GraphWidget({ title: `${channel.title} handler latency (ms)`, left: [metric('Latency', 'p50'), metric('Latency', 'p99')] }),
           ],
           [
-            new cw.GraphWidget({ title: `${channel.name} function`, left: [fn.metricInvocations(), fn.metricErrors(), fn.metricThrottles()] }),
+            new cw.GraphWidget({ title: `${channel.title} function`, left: [fn.metricInvocations(), fn.metricErrors(), fn.metricThrottles()] }),
             new cw.GraphWidget({
-              title: `${channel.name} queues`,
+              title: `${channel.title} queues`,
               left: [queue.metricApproximateNumberOfMessagesVisible(), deadLetters.metricApproximateNumberOfMessagesVisible(), queue.metricApproximateAgeOfOldestMessage()],
             }),
           ],
@@ -308,7 +309,7 @@ export class GatewayStack extends Stack {
         ...Object.fromEntries(redriveQueues.map(({ channel, queue }) => [`QUEUE_URL_${channel.name.toUpperCase()}`, queue.queueUrl])),
       },
     });
-    Tags.of(redrive).add('binary', 'redrive');
+    Tags.of(redrive).add('function', 'redrive');
     redrive.addToRolePolicy(new iam.PolicyStatement({ actions: ['dynamodb:Query'], resources: [`${table.tableArn}/index/pending`] }));
     redrive.addToRolePolicy(new iam.PolicyStatement({ actions: ['dynamodb:UpdateItem'], resources: [table.tableArn] }));
     redrive.addToRolePolicy(new iam.PolicyStatement({

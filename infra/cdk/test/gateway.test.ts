@@ -17,7 +17,7 @@ type Resources = Record<string, { Properties: any }>;
 
 function functionByBinary(template: Template, binary: string): [string, any] {
   const fns = template.findResources('AWS::Lambda::Function', {
-    Properties: { Tags: Match.arrayWith([{ Key: 'binary', Value: binary }]) },
+    Properties: { Tags: Match.arrayWith([{ Key: 'function', Value: binary }]) },
   }) as Resources;
   const entries = Object.entries(fns);
   assert.equal(entries.length, 1, `one ${binary} function`);
@@ -58,13 +58,14 @@ for (const channel of CHANNELS) {
     const { template } = synth();
     const [, fn] = functionByBinary(template, channel.name);
     assert.equal(fn.Runtime, 'provided.al2023');
+    assert.equal(fn.Environment.Variables.CHANNEL, channel.name);
     assert.deepEqual(fn.Architectures, ['arm64']);
     assert.deepEqual(fn.MemorySize, { Ref: `${channel.id}MemorySize` });
     assert.deepEqual(fn.Timeout, { Ref: `${channel.id}Timeout` });
     assert.deepEqual(fn.ReservedConcurrentExecutions, { Ref: `${channel.id}ReservedConcurrency` });
     assert.deepEqual(
       Object.keys(fn.Environment.Variables).sort(),
-      ['BUCKET_NAME', 'PUBLIC_BASE_URL', 'QUEUE_URL', 'RETENTION_DAYS', 'SECRET_ID', 'TABLE_NAME',
+      ['BUCKET_NAME', 'CHANNEL', 'PUBLIC_BASE_URL', 'QUEUE_URL', 'RETENTION_DAYS', 'SECRET_ID', 'TABLE_NAME',
         ...(channel.settings ?? []).map((s) => s.env)].sort(),
     );
     for (const method of channel.methods) {
@@ -102,12 +103,12 @@ for (const channel of CHANNELS) {
     template.hasOutput(`${channel.id}QueueArn`, {});
   });
 
-  test(`${channel.name}: least privilege (its own queue and secret, only the table writes it makes)`, () => {
+  test(`${channel.name}: least privilege (the registry's grants: its own queue, secret and objects, the table actions it makes)`, () => {
     const { template } = synth();
     const [, fn] = functionByBinary(template, channel.name);
     const granted = roleStatements(template, fn)
       .filter((s) => !String(s.Action).startsWith('xray:'))
-      .map((s) => [s.Action, JSON.stringify(s.Resource)]);
+      .map((s) => [[s.Action].flat(), JSON.stringify(s.Resource)]);
     const queues = template.findResources('AWS::SQS::Queue', {
       Properties: { QueueName: { 'Fn::Join': ['', [{ Ref: 'AWS::StackName' }, `-${channel.name}.fifo`]] } },
     });
@@ -117,12 +118,14 @@ for (const channel of CHANNELS) {
     }));
     const [table] = Object.keys(template.findResources('AWS::DynamoDB::Table'));
     const [bucket] = Object.keys(template.findResources('AWS::S3::Bucket'));
-    assert.deepEqual(granted, [
-      [['dynamodb:PutItem', 'dynamodb:UpdateItem'], JSON.stringify({ 'Fn::GetAtt': [table, 'Arn'] })],
-      ['sqs:SendMessage', JSON.stringify({ 'Fn::GetAtt': [queue, 'Arn'] })],
-      ['secretsmanager:GetSecretValue', JSON.stringify({ Ref: secret })],
-      ['s3:PutObject', JSON.stringify({ 'Fn::Join': ['', [{ 'Fn::GetAtt': [bucket, 'Arn'] }, `/${channel.name}/*`]] })],
-    ]);
+    const resource = {
+      table: { 'Fn::GetAtt': [table, 'Arn'] },
+      queue: { 'Fn::GetAtt': [queue, 'Arn'] },
+      secret: { Ref: secret },
+      objects: { 'Fn::Join': ['', [{ 'Fn::GetAtt': [bucket, 'Arn'] }, `/${channel.name}/*`]] },
+    };
+    assert.deepEqual(granted, channel.grants.map((g) => [g.actions, JSON.stringify(resource[g.resource])]));
+    assert.ok(channel.grants.length >= 4, 'table, queue, secret and objects');
   });
 }
 

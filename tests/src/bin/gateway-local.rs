@@ -1,82 +1,177 @@
-//! The local run's helper: writes the sample events, provisions the local services, sends the
-//! samples as signed HTTP requests, runs the redrive once and shows what arrived.
-//!
-//! ```text
-//! gateway-local events [--now] [--out DIR]
-//! gateway-local provision --channel sms --table T --bucket B --queue NAME --secret-id ID
-//! gateway-local send --url sms=http://127.0.0.1:9000/lambda-url/sms [--url social=...]
-//! gateway-local redrive --table T --queue sms=URL [--queue social=URL ...]
-//! gateway-local show --table T --queue sms=URL [--queue social=URL ...]
-//! gateway-local standins --port 9180   (the stand-in provider endpoints, until killed)
-//! gateway-local fuzz-seeds [--out fuzz/corpus]
-//! gateway-local channels           (the registry's channels, one per line)
-//! ```
+//! The local run's tool: writes the samples, provisions the local services, sends the samples
+//! as signed HTTP requests, runs the redrive once, shows what arrived, and serves the stand-ins
+//! and recording proxies the tests use. `gateway-local --help` lists its commands.
 
+use clap::{Args, Parser, Subcommand};
 use gateway_shared::aws::{DynamoStore, SqsQueue};
+use gateway_shared::channels::{self, CHANNELS};
 use gateway_shared::schema::Channel;
 use gateway_tests::fixtures::{self, COMMITTED_AT};
 use gateway_tests::{fuzzing, local};
-use std::collections::HashMap;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
-use gateway_tests::fixtures::CHANNELS;
-
-/// Every `<flag> channel=URL` pair.
-fn per_channel(args: &[String], flag: &str) -> Result<Vec<(Channel, String)>> {
-    let mut out = Vec::new();
-    for (i, arg) in args.iter().enumerate() {
-        if arg == flag {
-            let pair = args.get(i + 1).ok_or(format!("{flag} needs channel=URL"))?;
-            let (channel, url) = pair
-                .split_once('=')
-                .ok_or(format!("{flag} needs channel=URL"))?;
-            out.push((channel.parse::<Channel>()?, url.to_string()));
-        }
-    }
-    if out.is_empty() {
-        return Err(format!("at least one {flag} channel=URL is required").into());
-    }
-    Ok(out)
+#[derive(Parser)]
+#[command(
+    name = "gateway-local",
+    about = "The channel gateway's local run and test tool"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
 }
 
-fn queues(args: &[String]) -> Result<Vec<(Channel, String)>> {
-    per_channel(args, "--queue")
+#[derive(Subcommand)]
+enum Command {
+    /// Write every sample event (and each channel's test secret) under `--out`.
+    Events {
+        /// Sign as of now instead of the committed instant.
+        #[arg(long)]
+        now: bool,
+        #[arg(long, default_value = "events")]
+        out: PathBuf,
+    },
+    /// Create the table, bucket, a channel's queue and secret; print the queue URL.
+    Provision {
+        #[arg(long, value_parser = channel)]
+        channel: Channel,
+        #[arg(long)]
+        table: String,
+        #[arg(long)]
+        bucket: String,
+        /// The queue's name, without `.fifo`.
+        #[arg(long)]
+        queue: String,
+        #[arg(long)]
+        secret_id: String,
+    },
+    /// The variables that point a channel's providers at the stand-ins (`VAR=value` lines).
+    LocalEnv {
+        #[arg(long, value_parser = channel)]
+        channel: Channel,
+        /// The stand-ins' base URL.
+        #[arg(long)]
+        standin: String,
+    },
+    /// Send every sample as a signed HTTP request to its channel's function.
+    Send {
+        /// A function's URL: `CHANNEL=URL`, once per channel.
+        #[arg(long = "url", value_parser = pair, required = true)]
+        urls: Vec<(Channel, String)>,
+        /// One line per sample, not per channel.
+        #[arg(long)]
+        verbose: bool,
+    },
+    /// Publish, once, whatever is stored but not yet on its queue.
+    Redrive {
+        #[arg(long)]
+        table: String,
+        #[command(flatten)]
+        queues: Queues,
+    },
+    /// What arrived: per channel, the queued messages; then each customer's timeline.
+    Show {
+        #[arg(long)]
+        table: String,
+        #[command(flatten)]
+        queues: Queues,
+        /// Print every queued document in full.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Serve the stand-in provider endpoints until killed.
+    Standins {
+        #[arg(long)]
+        port: u16,
+    },
+    /// Write the fuzz targets' seed corpora from the committed samples.
+    FuzzSeeds {
+        #[arg(long, default_value = "fuzz/corpus")]
+        out: PathBuf,
+    },
+    /// The registry's channels, one per line (for the scripts).
+    Channels,
+    /// Write the SAM template and the CDK channel file from the registry.
+    Infra {
+        /// Write nothing; fail when a file is stale.
+        #[arg(long)]
+        check: bool,
+    },
+    /// A recording proxy in front of the local services for one function, until killed.
+    Record {
+        #[arg(long)]
+        function: String,
+        #[arg(long)]
+        port: u16,
+        #[arg(long)]
+        dynamodb: String,
+        #[arg(long)]
+        moto: String,
+        /// Where each call is appended, one JSON line each.
+        #[arg(long)]
+        log: PathBuf,
+    },
 }
 
-fn flag(args: &[String], name: &str) -> Option<String> {
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1).cloned())
+#[derive(Args)]
+struct Queues {
+    /// A channel's queue URL: `CHANNEL=URL`, once per channel.
+    #[arg(long = "queue", value_parser = pair, required = true)]
+    queues: Vec<(Channel, String)>,
 }
 
-fn required(args: &[String], name: &str) -> Result<String> {
-    flag(args, name).ok_or_else(|| format!("{name} is required").into())
+fn channel(s: &str) -> std::result::Result<Channel, String> {
+    s.parse::<Channel>().map_err(|e| e.to_string())
+}
+
+fn pair(s: &str) -> std::result::Result<(Channel, String), String> {
+    let (name, url) = s.split_once('=').ok_or("expected CHANNEL=URL")?;
+    Ok((channel(name)?, url.to_string()))
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let result = match args.first().map(String::as_str) {
-        Some("events") => events(&args),
-        Some("provision") => provision(&args).await,
-        Some("send") => send(&args).await,
-        Some("redrive") => redrive(&args).await,
-        Some("show") => show(&args).await,
-        Some("standins") => standins(&args).await,
-        Some("fuzz-seeds") => fuzz_seeds(&args),
-        Some("channels") => {
-            // The registry's channels, one per line, for the scripts.
-            for spec in gateway_shared::channels::CHANNELS {
+    let result = match Cli::parse().command {
+        Command::Events { now, out } => events(now, &out),
+        Command::Provision {
+            channel,
+            table,
+            bucket,
+            queue,
+            secret_id,
+        } => provision(channel, &table, &bucket, &queue, &secret_id).await,
+        Command::LocalEnv { channel, standin } => {
+            for (var, value) in channels::spec(channel).local_env(&standin) {
+                println!("{var}={value}");
+            }
+            Ok(())
+        }
+        Command::Send { urls, verbose } => send(&urls, verbose).await,
+        Command::Redrive { table, queues } => redrive(&table, &queues.queues).await,
+        Command::Show {
+            table,
+            queues,
+            json,
+        } => show(&table, &queues.queues, json).await,
+        Command::Standins { port } => standins(port).await,
+        Command::FuzzSeeds { out } => fuzz_seeds(&out),
+        Command::Channels => {
+            for spec in CHANNELS {
                 println!("{}", spec.name());
             }
             Ok(())
         }
-        _ => Err(
-            "usage: gateway-local events|provision|send|redrive|show|standins|fuzz-seeds|channels [flags]"
-                .into(),
-        ),
+        Command::Infra { check } => infra(check),
+        Command::Record {
+            function,
+            port,
+            dynamodb,
+            moto,
+            log,
+        } => record(function, port, dynamodb, moto, &log).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -87,67 +182,70 @@ async fn main() -> ExitCode {
     }
 }
 
-fn events(args: &[String]) -> Result<()> {
-    let at = if args.iter().any(|a| a == "--now") {
+fn events(now: bool, out: &Path) -> Result<()> {
+    let at = if now {
         chrono::Utc::now().timestamp()
     } else {
         COMMITTED_AT
     };
-    let out = flag(args, "--out").unwrap_or_else(|| "events".into());
     let samples = fixtures::all_events_at(at, fixtures::COMMITTED_STANDIN_URL);
     for sample in &samples {
-        let dir = std::path::Path::new(&out).join(sample.channel);
+        let dir = out.join(sample.channel);
         std::fs::create_dir_all(&dir)?;
         let path = dir.join(sample.file_name());
         std::fs::write(&path, serde_json::to_string_pretty(&sample.event)? + "\n")?;
     }
-    std::fs::create_dir_all(std::path::Path::new(&out).join("secrets"))?;
-    for channel in CHANNELS {
+    std::fs::create_dir_all(out.join("secrets"))?;
+    for spec in CHANNELS {
         std::fs::write(
-            std::path::Path::new(&out).join(format!("secrets/{channel}.json")),
-            serde_json::to_string_pretty(&fixtures::channel_secret(channel))? + "\n",
+            out.join(format!("secrets/{}.json", spec.name())),
+            serde_json::to_string_pretty(&fixtures::channel_secret(spec.name()))? + "\n",
         )?;
     }
     println!(
-        "wrote {} samples to {out}/<channel> (signed at {at})",
-        samples.len()
+        "wrote {} samples to {}/<channel> (signed at {at})",
+        samples.len(),
+        out.display()
     );
     Ok(())
 }
 
 /// The fuzz targets' seed corpora, made from the committed samples (`fuzz/corpus/<target>`).
-fn fuzz_seeds(args: &[String]) -> Result<()> {
-    let out = flag(args, "--out").unwrap_or_else(|| "fuzz/corpus".into());
+fn fuzz_seeds(out: &Path) -> Result<()> {
     let mut written = 0;
     for target in fuzzing::Target::ALL {
-        let dir = std::path::Path::new(&out).join(target.name());
+        let dir = out.join(target.name());
         std::fs::create_dir_all(&dir)?;
         for (name, bytes) in target.seeds() {
             std::fs::write(dir.join(name), bytes)?;
             written += 1;
         }
     }
-    println!("wrote {written} seeds to {out}/<target>");
+    println!("wrote {written} seeds to {}/<target>", out.display());
     Ok(())
 }
 
-async fn standins(args: &[String]) -> Result<()> {
-    let port = required(args, "--port")?;
-    let listener = tokio::net::TcpListener::bind(format!("127.0.0.1:{port}")).await?;
+async fn standins(port: u16) -> Result<()> {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
     gateway_tests::standins::serve(listener).await;
     Ok(())
 }
 
-async fn provision(args: &[String]) -> Result<()> {
+async fn provision(
+    channel: Channel,
+    table: &str,
+    bucket: &str,
+    queue: &str,
+    secret_id: &str,
+) -> Result<()> {
     let sdk = local::sdk().await;
-    let channel = required(args, "--channel")?;
     let p = local::provision(
         &sdk,
-        &required(args, "--table")?,
-        &required(args, "--bucket")?,
-        &required(args, "--queue")?,
-        &required(args, "--secret-id")?,
-        &fixtures::channel_secret(&channel),
+        table,
+        bucket,
+        queue,
+        secret_id,
+        &fixtures::channel_secret(channel.as_str()),
     )
     .await?;
     // The queue URL on stdout, for the calling script.
@@ -155,132 +253,235 @@ async fn provision(args: &[String]) -> Result<()> {
     Ok(())
 }
 
-async fn send(args: &[String]) -> Result<()> {
-    let urls = per_channel(args, "--url")?;
+async fn send(urls: &[(Channel, String)], verbose: bool) -> Result<()> {
     let client = reqwest::Client::new();
-    let mut failures = 0;
-    println!(
-        "{:<42} {:>8} {:>6}  answer",
-        "sample (signed now)", "expected", "got"
-    );
+    // Per channel: how many requests, and how many got each status.
+    let mut per_channel: BTreeMap<usize, (usize, BTreeMap<u16, usize>)> = BTreeMap::new();
+    let mut unexpected = Vec::new();
     for sample in fixtures::all_events(chrono::Utc::now().timestamp()) {
-        let Some((_, base)) = urls.iter().find(|(c, _)| c.as_str() == sample.channel) else {
+        let Some(index) = urls.iter().position(|(c, _)| c.as_str() == sample.channel) else {
             continue;
         };
-        let (status, body) = gateway_tests::send(&client, base, &sample).await?;
+        let (status, body) = gateway_tests::send(&client, &urls[index].1, &sample).await?;
         let ok = status == sample.expect.status
             && sample.expect.body.as_ref().is_none_or(|b| *b == body);
-        failures += usize::from(!ok);
-        println!(
-            "{:<42} {:>8} {:>6}  {}{}",
+        let (requests, statuses) = per_channel.entry(index).or_default();
+        *requests += 1;
+        *statuses.entry(status).or_default() += 1;
+        let line = format!(
+            "  {:<48} expected {} got {status}  {}",
             format!("{}/{}", sample.channel, sample.file_name()),
             sample.expect.status,
-            status,
-            body.chars().take(60).collect::<String>(),
-            if ok { "" } else { "   <-- unexpected" }
+            body.chars().take(50).collect::<String>()
+        );
+        if !ok {
+            unexpected.push(line);
+        } else if verbose {
+            println!("{line}");
+        }
+    }
+    println!("{:<8} {:>8}  statuses", "channel", "requests");
+    for (index, (requests, statuses)) in &per_channel {
+        let statuses: Vec<_> = statuses.iter().map(|(s, n)| format!("{s}×{n}")).collect();
+        println!(
+            "{:<8} {requests:>8}  {}",
+            urls[*index].0.as_str(),
+            statuses.join(", ")
         );
     }
-    if failures > 0 {
-        return Err(format!("{failures} samples got an unexpected status").into());
+    if !unexpected.is_empty() {
+        println!("unexpected answers:\n{}", unexpected.join("\n"));
+        return Err(format!("{} samples got an unexpected answer", unexpected.len()).into());
     }
+    println!("every answer as expected (`gateway-local send --verbose` lists them)");
     Ok(())
 }
 
-async fn redrive(args: &[String]) -> Result<()> {
+async fn redrive(table: &str, queues: &[(Channel, String)]) -> Result<()> {
     let sdk = local::sdk().await;
-    let store = DynamoStore::new(
-        aws_sdk_dynamodb::Client::new(&sdk),
-        required(args, "--table")?,
-        None,
-    );
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table, None);
     let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let queues: Vec<_> = queues(args)?
-        .into_iter()
-        .map(|(channel, url)| (channel, SqsQueue::new(sqs.clone(), url)))
+    let queues: Vec<_> = queues
+        .iter()
+        .map(|(channel, url)| (*channel, SqsQueue::new(sqs.clone(), url.clone())))
         .collect();
-    let report = gateway_shared::redrive::sweep_all(&store, &queues, 0, 1000).await?;
+    let report = gateway_shared::redrive::sweep_all(
+        &store,
+        &queues,
+        chrono::Utc::now(),
+        0,
+        1000,
+        // Its metric lines are for CloudWatch, not for the reader.
+        &gateway_shared::telemetry::MemorySink::default(),
+    )
+    .await?;
     println!("redrive: {report:?} (found, published) per channel");
     Ok(())
 }
 
-async fn show(args: &[String]) -> Result<()> {
+/// Per channel what its queue holds (drained as it is read), the table's totals, then each
+/// customer's timeline across channels, the customers seen on several channels first.
+async fn show(table: &str, queues: &[(Channel, String)], json: bool) -> Result<()> {
     let sdk = local::sdk().await;
-    let table = required(args, "--table")?;
-    for (channel, url) in queues(args)? {
-        let queued = local::drain(&sdk, &url).await?;
-        println!("\n== {} messages on the {channel} queue ==", queued.len());
+    println!(
+        "{:<8} {:>6}  {:>13}  kinds",
+        "channel", "queued", "conversations"
+    );
+    for (channel, url) in queues {
+        let queued = local::drain(&sdk, url).await?;
+        let mut kinds: BTreeMap<&str, usize> = BTreeMap::new();
+        let mut groups = std::collections::BTreeSet::new();
         for q in &queued {
-            let m = &q.body;
-            println!(
-                "\n-- {} {} via {} | group {} | dedup {}",
-                m["kind"].as_str().unwrap_or("?"),
-                m["id"].as_str().unwrap_or("?"),
-                m["provider"].as_str().unwrap_or("?"),
-                q.group_id,
-                q.dedup_id
-            );
-            println!("{}", serde_json::to_string_pretty(m)?);
+            *kinds
+                .entry(q.body["kind"].as_str().unwrap_or("?"))
+                .or_default() += 1;
+            groups.insert(q.group_id.as_str());
+        }
+        let kinds: Vec<_> = kinds.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        println!(
+            "{:<8} {:>6}  {:>13}  {}",
+            channel.as_str(),
+            queued.len(),
+            groups.len(),
+            kinds.join(", ")
+        );
+        if json {
+            for q in &queued {
+                println!(
+                    "-- group {} | dedup {}\n{}",
+                    q.group_id,
+                    q.dedup_id,
+                    serde_json::to_string_pretty(&q.body)?
+                );
+            }
         }
     }
-    // Messages only: the table also keeps real-time transcript parts and Mailgun tokens.
-    let items: Vec<_> = local::scan(&sdk, &table)
+
+    // Messages only: the table also keeps real-time transcript parts and token bindings.
+    let items: Vec<_> = local::scan(&sdk, table)
         .await?
         .into_iter()
         .filter(|item| item.contains_key("message"))
         .collect();
-    println!("\n== {} messages in table {table} ==", items.len());
-    let mut by_customer: HashMap<String, usize> = HashMap::new();
+    let mut customers: BTreeMap<String, usize> = BTreeMap::new();
     for item in &items {
-        let s = |k: &str| {
-            item.get(k)
-                .and_then(|v| v.as_s().ok())
-                .cloned()
-                .unwrap_or_default()
-        };
-        let raw = item
-            .get("raw")
-            .and_then(|v| v.as_b().ok())
-            .map_or(0, |b| b.as_ref().len());
-        *by_customer.entry(s("customer_key")).or_default() += 1;
-        println!(
-            "{:<36} {:<8} {:<7} {:<28} raw {:>5} B{}",
-            s("id"),
-            s("provider"),
-            s("kind"),
-            s("timeline").split('#').next().unwrap_or(""),
-            raw,
-            if item.contains_key("pending") {
-                "  (pending publication)"
-            } else {
-                ""
-            }
-        );
+        if let Some(key) = item.get("customer_key").and_then(|v| v.as_s().ok()) {
+            *customers.entry(key.clone()).or_default() += 1;
+        }
     }
-    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), &table, None);
-    for (customer, count) in by_customer {
-        let timeline = store.timeline(&customer).await?;
-        println!(
-            "\ntimeline of {customer} ({count} items, {} by the index):",
-            timeline.len()
-        );
+    let pending = items.iter().filter(|i| i.contains_key("pending")).count();
+    println!(
+        "\ntable {table}: {} messages ({pending} pending publication), {} customers",
+        items.len(),
+        customers.len()
+    );
+
+    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table, None);
+    let mut timelines = Vec::new();
+    for customer in customers.keys() {
+        let timeline = store.timeline(customer).await?;
+        let mut on: Vec<&str> = timeline.iter().map(|m| m.channel.as_str()).collect();
+        on.sort_unstable();
+        on.dedup();
+        timelines.push((on.len(), customer, on.join(", "), timeline));
+    }
+    timelines.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(b.1)));
+    println!("\ntimelines (customers on several channels first):");
+    for (_, customer, on, timeline) in timelines {
+        println!("\n{customer}: {} items on {on}", timeline.len());
         for m in timeline {
+            let summary = summary(&m);
             println!(
-                "  {} {:<7} {:<8} {}",
+                "  {}  {:<7} {:<10} {:<10} {}",
                 m.sent_at
                     .unwrap_or(m.received_at)
                     .format("%Y-%m-%d %H:%M:%S"),
-                m.kind.as_str(),
+                m.channel.as_str(),
                 m.provider,
-                m.text
-                    .as_deref()
-                    .or(m.status.as_ref().map(|s| s.provider_state.as_str()))
-                    .or(m.transcript.as_ref().and_then(|t| t.full_text.as_deref()))
-                    .unwrap_or("")
-                    .lines()
-                    .next()
-                    .unwrap_or("")
+                m.kind.as_str(),
+                truncate(summary.lines().next().unwrap_or(""), 60)
             );
         }
     }
+    Ok(())
+}
+
+/// A timeline line's gist: the text, else what else the message carries.
+fn summary(m: &gateway_shared::schema::Message) -> String {
+    if let Some(text) = m
+        .text
+        .as_deref()
+        .or(m.status.as_ref().map(|s| s.provider_state.as_str()))
+        .or(m.transcript.as_ref().and_then(|t| t.full_text.as_deref()))
+        .filter(|t| !t.trim().is_empty())
+    {
+        return text.to_string();
+    }
+    if let Some(reaction) = &m.reaction {
+        return format!("[reaction {reaction}]");
+    }
+    if let Some(postback) = &m.postback {
+        return format!("[postback {postback}]");
+    }
+    let kinds: Vec<String> = m
+        .attachments
+        .iter()
+        .map(|a| {
+            serde_json::to_value(a.kind)
+                .map_or_else(|_| "?".into(), |v| v.as_str().unwrap_or("?").to_string())
+        })
+        .collect();
+    if kinds.is_empty() {
+        "[no text]".into()
+    } else {
+        format!("[{}]", kinds.join(", "))
+    }
+}
+
+fn truncate(s: &str, chars: usize) -> String {
+    match s.char_indices().nth(chars) {
+        Some((at, _)) => format!("{}…", &s[..at]),
+        None => s.to_string(),
+    }
+}
+
+/// Writes the infrastructure files the registry derives, or with `check` fails when one is
+/// stale.
+fn infra(check: bool) -> Result<()> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let stale = gateway_tests::infra::write(&root, check);
+    if check && !stale.is_empty() {
+        return Err(format!(
+            "generated from the registry but stale: {} (run make generate)",
+            stale.join(", ")
+        )
+        .into());
+    }
+    for path in &stale {
+        println!("wrote {path}");
+    }
+    Ok(())
+}
+
+/// A recording proxy for one function's AWS calls (`gateway_tests::recorder`).
+async fn record(
+    function: String,
+    port: u16,
+    dynamodb: String,
+    moto: String,
+    log: &Path,
+) -> Result<()> {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)?;
+    let recorder = gateway_tests::recorder::Recorder {
+        function,
+        dynamodb,
+        moto,
+        log: std::sync::Arc::new(std::sync::Mutex::new(log)),
+        client: reqwest::Client::new(),
+    };
+    gateway_tests::recorder::serve(recorder, port).await?;
     Ok(())
 }

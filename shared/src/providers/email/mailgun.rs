@@ -129,10 +129,12 @@ impl Provider for Mailgun {
         let identity = mail::identity(&parsed).ok_or_else(|| {
             GatewayError::malformed("the e-mail has no sender or recipient address")
         })?;
-        let ttl = 2 * auth.window_secs.max(DEFAULT_MAX_AGE_SECS);
+        // Kept for twice the window a token is accepted in, so it cannot outlive its binding.
+        let expires_at =
+            auth.now + chrono::Duration::seconds(2 * auth.window_secs.max(DEFAULT_MAX_AGE_SECS));
         if !auth
             .tokens
-            .bind_once(&format!("mailgun-token#{token}"), &identity, ttl)
+            .bind_once(&format!("mailgun-token#{token}"), &identity, expires_at)
             .await?
         {
             return Err(AuthError::Replayed.into());

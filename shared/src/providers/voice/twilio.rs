@@ -26,6 +26,9 @@ use crate::verify::Scheme;
 
 pub struct TwilioVoice;
 
+/// How long a call's real-time parts are kept after the latest one (no call lasts this long).
+const PARTS_KEPT_DAYS: i64 = 3;
+
 #[async_trait]
 impl Provider for TwilioVoice {
     fn name(&self) -> &'static str {
@@ -149,12 +152,14 @@ async fn realtime(
         .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
         .map(|t| t.with_timezone(&Utc));
     let store = &ctx.parts;
+    // A call's parts outlive any call: kept three days from the last one.
+    let expires_at = ctx.received_at + chrono::Duration::days(PARTS_KEPT_DAYS);
     match event {
         "transcription-started" => {
             let started =
                 json!({ "at": at, "parties": parties, "language": f.get("LanguageCode") });
             store
-                .put_part(&group, "started", &started.to_string())
+                .put_part(&group, "started", &started.to_string(), expires_at)
                 .await?;
             Ok(Outcome::Store(Vec::new()))
         }
@@ -179,7 +184,7 @@ async fn realtime(
             };
             let body = serde_json::to_string(&utterance).expect("plain data serialises");
             store
-                .put_part(&group, &format!("{sequence:010}"), &body)
+                .put_part(&group, &format!("{sequence:010}"), &body, expires_at)
                 .await?;
             Ok(Outcome::Store(Vec::new()))
         }

@@ -1,0 +1,81 @@
+#!/usr/bin/env python3
+"""Every AWS call the served functions made is allowed by their roles, in both templates.
+
+  permissions.py CALLS_JSONL SAM_TEMPLATE CDK_TEMPLATE_JSON
+
+CALLS_JSONL is what the recording proxies in front of the local services wrote while the tests
+drove the functions (tests/src/recorder.rs): one line per call, with the function, the action
+and the local resource. The local emulators do not enforce IAM, so a missing grant would pass
+every local test and fail in AWS; this check fails instead. Local resources map to the
+templates' as the local provisioning names them: table `served-messages` is the messages table,
+queue `served-<channel>` the channel's queue, secret `served/<channel>` its secret, bucket
+`served-blobs` the blobs bucket. Run with the SAM CLI venv's Python (samtranslator, cfn-lint).
+"""
+
+import fnmatch
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(__file__))
+from consistency import Model, sam_resources  # noqa: E402
+
+
+def required(call):
+    """The `action on resource` a call needs, in the identities Model.permissions uses."""
+    action = f"{call['service']}:{call['action']}"
+    kind, _, name = call["resource"].partition(":")
+    if kind == "table":
+        table, _, index = name.partition("/index/")
+        return action, "table" + (f"/index/{index}" if index else "")
+    if kind == "queue":
+        channel = name.rsplit("/", 1)[-1].removeprefix("served-").removesuffix(".fifo")
+        return action, f"queue:{channel}.fifo"
+    if kind == "secret":
+        channel = name.removeprefix("served/")
+        return action, f"secret:{channel}"
+    if kind == "object":
+        _bucket, _, key = name.partition("/")
+        return action, f"bucket/{key}"
+    return action, call["resource"]
+
+
+def allowed(granted, action, resource):
+    for grant in granted:
+        g_action, _, g_resource = grant.partition(" on ")
+        if g_action != action:
+            continue
+        # The bucket's identity is the S3 bucket resource type; an object grant is `<it>/prefix/*`.
+        g_resource = g_resource.replace("AWS::S3::Bucket", "bucket")
+        if fnmatch.fnmatchcase(resource, g_resource):
+            return True
+    return False
+
+
+def main(calls_path, sam_path, cdk_path):
+    calls = [json.loads(line) for line in open(calls_path) if line.strip()]
+    needed = {}
+    for call in calls:
+        needed.setdefault(call["function"], set()).add(required(call))
+    if not needed:
+        raise SystemExit("no AWS calls were recorded: the recording proxies saw nothing")
+    failures = 0
+    for name, model in (("SAM", Model(sam_resources(sam_path))), ("CDK", Model(json.load(open(cdk_path))))):
+        functions = model.functions()
+        for function, wanted in sorted(needed.items()):
+            granted = functions.get(function, {}).get("permissions", [])
+            for action, resource in sorted(wanted):
+                if not allowed(granted, action, resource):
+                    failures += 1
+                    print(f"FAIL {name}: the {function} function called {action} on {resource}, "
+                          f"which its role does not allow (it allows: {', '.join(granted)})")
+    total = sum(len(w) for w in needed.values())
+    print(f"{len(calls)} AWS calls recorded: {total} distinct (function, action, resource), "
+          f"{'all allowed in both templates' if not failures else f'{failures} not allowed'}")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 4:
+        raise SystemExit(__doc__)
+    sys.exit(main(*sys.argv[1:]))

@@ -1,0 +1,208 @@
+//! A recording proxy in front of the local AWS services: one per served function, so every
+//! AWS API call each function makes is written down (service, action, resource) while the
+//! tests drive it. `infra/tests/permissions.py` then checks each call against that function's
+//! role in both templates: the local emulators do not enforce IAM, this does.
+//!
+//! DynamoDB, SQS and Secrets Manager speak JSON with the action in `X-Amz-Target` and the
+//! resource in the body; S3 speaks REST (path-style here: `/<bucket>/<key>`). Requests are
+//! forwarded as they came (the emulators do not check signatures), DynamoDB's to DynamoDB
+//! Local, the others to moto.
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use serde_json::{Value, json};
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use tokio::net::TcpListener;
+
+/// Where a recorder forwards and what it writes.
+pub struct Recorder {
+    pub function: String,
+    pub dynamodb: String,
+    pub moto: String,
+    pub log: Arc<Mutex<std::fs::File>>,
+    pub client: reqwest::Client,
+}
+
+/// One AWS API call: `service:Action` and what it acted on.
+pub fn call_of(
+    method: &str,
+    path: &str,
+    target: Option<&str>,
+    body: &[u8],
+) -> (String, String, String) {
+    let json: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let field = |name: &str| json[name].as_str().unwrap_or_default().to_string();
+    match target.and_then(|t| t.split_once('.')) {
+        Some((prefix, action)) if prefix.starts_with("DynamoDB") => {
+            let resource = match json["IndexName"].as_str() {
+                Some(index) => format!("table:{}/index/{index}", field("TableName")),
+                None => format!("table:{}", field("TableName")),
+            };
+            ("dynamodb".into(), action.into(), resource)
+        }
+        Some(("AmazonSQS", action)) => (
+            "sqs".into(),
+            action.into(),
+            format!("queue:{}", field("QueueUrl")),
+        ),
+        Some(("secretsmanager", action)) => (
+            "secretsmanager".into(),
+            action.into(),
+            format!("secret:{}", field("SecretId")),
+        ),
+        Some((service, action)) => (service.to_ascii_lowercase(), action.into(), String::new()),
+        None => {
+            // S3, path-style: the bucket then the key.
+            let path = path
+                .split('?')
+                .next()
+                .unwrap_or_default()
+                .trim_start_matches('/');
+            let (bucket, key) = path.split_once('/').unwrap_or((path, ""));
+            let action = match (method, key.is_empty()) {
+                ("PUT", false) => "PutObject",
+                ("GET", false) => "GetObject",
+                ("HEAD", false) => "HeadObject",
+                ("DELETE", false) => "DeleteObject",
+                ("PUT", true) => "CreateBucket",
+                ("GET", true) => "ListBucket",
+                (other, _) => other,
+            };
+            ("s3".into(), action.into(), format!("object:{bucket}/{key}"))
+        }
+    }
+}
+
+impl Recorder {
+    async fn forward(
+        self: Arc<Self>,
+        req: Request<hyper::body::Incoming>,
+    ) -> Result<Response<Full<Bytes>>, hyper::Error> {
+        let (parts, body) = req.into_parts();
+        let body = body.collect().await?.to_bytes();
+        let target = parts
+            .headers
+            .get("x-amz-target")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let path = parts
+            .uri
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or("/")
+            .to_string();
+        let (service, action, resource) =
+            call_of(parts.method.as_str(), &path, target.as_deref(), &body);
+        let upstream = if service == "dynamodb" {
+            &self.dynamodb
+        } else {
+            &self.moto
+        };
+        let mut forwarded = self
+            .client
+            .request(parts.method.clone(), format!("{upstream}{path}"))
+            .body(body);
+        for (name, value) in &parts.headers {
+            if !matches!(
+                name.as_str(),
+                "host" | "content-length" | "transfer-encoding" | "connection"
+            ) {
+                forwarded = forwarded.header(name, value);
+            }
+        }
+        let (status, headers, bytes) = match forwarded.send().await {
+            Ok(r) => {
+                let status = r.status();
+                let headers = r.headers().clone();
+                (status, headers, r.bytes().await.unwrap_or_default())
+            }
+            Err(_) => (
+                http::StatusCode::BAD_GATEWAY,
+                http::HeaderMap::new(),
+                Bytes::new(),
+            ),
+        };
+        let line = json!({
+            "function": self.function, "service": service, "action": action,
+            "resource": resource, "status": status.as_u16(),
+        });
+        // One write per line: the proxies of all functions append to one file.
+        let _ = self
+            .log
+            .lock()
+            .unwrap()
+            .write_all(format!("{line}\n").as_bytes());
+        let mut response = Response::builder().status(status);
+        for (name, value) in &headers {
+            if !matches!(
+                name.as_str(),
+                "content-length" | "transfer-encoding" | "connection"
+            ) {
+                response = response.header(name, value);
+            }
+        }
+        Ok(response.body(Full::new(bytes)).expect("a response"))
+    }
+}
+
+/// Serves the recorder on `port` until the process ends.
+pub async fn serve(recorder: Recorder, port: u16) -> std::io::Result<()> {
+    let listener = TcpListener::bind(("127.0.0.1", port)).await?;
+    let recorder = Arc::new(recorder);
+    loop {
+        let (stream, _) = listener.accept().await?;
+        let recorder = recorder.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |req| recorder.clone().forward(req));
+            let _ = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::call_of;
+
+    #[test]
+    fn calls_are_named_as_iam_names_them() {
+        let body = br#"{"TableName":"served-messages","Key":{}}"#;
+        assert_eq!(
+            call_of("POST", "/", Some("DynamoDB_20120810.GetItem"), body),
+            (
+                "dynamodb".into(),
+                "GetItem".into(),
+                "table:served-messages".into()
+            )
+        );
+        assert_eq!(
+            call_of(
+                "POST",
+                "/",
+                Some("AmazonSQS.SendMessage"),
+                br#"{"QueueUrl":"http://q/1/served-sms"}"#
+            )
+            .1,
+            "SendMessage"
+        );
+        assert_eq!(
+            call_of(
+                "PUT",
+                "/served-blobs/voice/messages/m.json?x-id=PutObject",
+                None,
+                b""
+            ),
+            (
+                "s3".into(),
+                "PutObject".into(),
+                "object:served-blobs/voice/messages/m.json".into()
+            )
+        );
+    }
+}
