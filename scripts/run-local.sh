@@ -37,8 +37,8 @@ for i in "${!GATEWAY_CHANNELS[@]}"; do
 done
 echo "== sending the events/ samples (timestamped schemes re-signed now)"
 gateway_local send "${urls[@]}"
-echo "== running the redrive once (publishes anything whose queue send failed)"
-gateway_local redrive --table gateway-messages "${queues[@]}"
+echo "== publishing from the outbox's stream (the publisher function's work in AWS)"
+gateway_local publish --table gateway-messages "${queues[@]}"
 echo "== what arrived (the queues are drained as they are shown)"
 gateway_local show --table gateway-messages "${queues[@]}"
 if $keep; then

@@ -69,6 +69,11 @@ for i in "${!GATEWAY_CHANNELS[@]}"; do
 done
 export GATEWAY_TABLE=served-messages
 export GATEWAY_BUCKET=served-blobs
+# The publisher runs in the tests (its handler fed by DynamoDB Local's stream); its AWS calls
+# are recorded too.
+publisher_recorder="$((GATEWAY_RECORDER_PORT + ${#GATEWAY_CHANNELS[@]}))"
+start_recorder publisher "$publisher_recorder" "$GATEWAY_RUN_DIR/aws-calls.jsonl"
+export GATEWAY_PUBLISHER_ENDPOINT="http://127.0.0.1:$publisher_recorder"
 
 step "provider SDK cross-checks"
 gateway_local events --now --out "$GATEWAY_RUN_DIR/events" >/dev/null
@@ -87,7 +92,7 @@ cargo test --workspace --all-targets --quiet 2>&1 | tee "$GATEWAY_RUN_DIR/cargo-
 awk '/^test result:/ { p += $4; f += $6 } END { printf "tests: %d passed, %d failed\n", p, f; exit (p == 0 || f > 0) }' \
   "$GATEWAY_RUN_DIR/cargo-test.log"
 
-step "permissions: every AWS call the served functions made, against their roles in SAM and CDK"
+step "permissions: every AWS call the served functions and the publisher made, against their roles in SAM and CDK"
 "$GATEWAY_SAM_VENV/bin/python" infra/tests/permissions.py "$GATEWAY_RUN_DIR/aws-calls.jsonl" \
   infra/template.yaml "$GATEWAY_RUN_DIR/infra/channel-gateway.template.json"
 

@@ -63,7 +63,8 @@ class Model:
         if kind == "AWS::SQS::Queue":
             return "queue:" + name_after_stack(p.get("QueueName"))
         if kind == "AWS::DynamoDB::Table":
-            return "table"
+            keys = [k["AttributeName"] for k in p.get("KeySchema", [])]
+            return "outbox" if "conversation" in keys else "table"
         if kind == "AWS::SecretsManager::Secret":
             return "secret:" + name_after_stack(p.get("Name"))
         if kind == "AWS::Lambda::Function":
@@ -87,7 +88,8 @@ class Model:
             if "Fn::GetAtt" in value:
                 target = value["Fn::GetAtt"]
                 target = target if isinstance(target, list) else target.split(".")
-                return self.identity(target[0])
+                suffix = "/stream" if target[1:] == ["StreamArn"] else ""
+                return self.identity(target[0]) + suffix
             if "Fn::Sub" in value:
                 text = value["Fn::Sub"] if isinstance(value["Fn::Sub"], str) else value["Fn::Sub"][0]
                 m = re.match(r"^\$\{(\w+)(\.\w+)?\}(.*)$", text)
@@ -189,14 +191,34 @@ class Model:
         return out
 
     def table(self):
-        (p,) = [t["Properties"] for t in self.of_type("AWS::DynamoDB::Table").values()]
-        return {
-            "keys": p["KeySchema"],
-            "indexes": sorted((i["IndexName"], json.dumps(i["KeySchema"])) for i in p["GlobalSecondaryIndexes"]),
-            "ttl": p["TimeToLiveSpecification"],
-            "pitr": p["PointInTimeRecoverySpecification"],
-            "billing": p["BillingMode"],
-        }
+        out = {}
+        for logical, t in self.of_type("AWS::DynamoDB::Table").items():
+            p = t["Properties"]
+            out[self.identity(logical)] = {
+                "keys": p["KeySchema"],
+                "indexes": sorted((i["IndexName"], json.dumps(i["KeySchema"])) for i in p.get("GlobalSecondaryIndexes", [])),
+                "ttl": p.get("TimeToLiveSpecification"),
+                "pitr": p["PointInTimeRecoverySpecification"],
+                "billing": p["BillingMode"],
+                "stream": p.get("StreamSpecification"),
+            }
+        return out
+
+    def stream_sources(self):
+        """The stream event source mappings: the function, and how the stream is read."""
+        out = []
+        for m in self.of_type("AWS::Lambda::EventSourceMapping").values():
+            p = m["Properties"]
+            out.append({
+                "function": self.function_in(json.dumps(p["FunctionName"])),
+                "source": self.resolve(p["EventSourceArn"]),
+                **{k: p.get(k) for k in (
+                    "StartingPosition", "BatchSize", "BisectBatchOnFunctionError", "FunctionResponseTypes",
+                    "MaximumRetryAttempts", "MaximumRecordAgeInSeconds", "ParallelizationFactor", "FilterCriteria",
+                )},
+                "on_failure": self.resolve(p.get("DestinationConfig", {}).get("OnFailure", {}).get("Destination")),
+            })
+        return out
 
     def secrets(self):
         return sorted(self.identity(k) for k in self.of_type("AWS::SecretsManager::Secret"))
@@ -231,6 +253,7 @@ def main(sam_path, cdk_path):
         ("routes", Model.routes),
         ("queues", Model.queues),
         ("table", Model.table),
+        ("stream", Model.stream_sources),
         ("secrets", Model.secrets),
         ("alarms", Model.alarms),
         ("outputs", Model.outputs),

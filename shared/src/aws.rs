@@ -11,26 +11,25 @@ use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_dynamodb::error::DisplayErrorContext;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement,
-    KeyType, Projection, ProjectionType, ScalarAttributeType,
+    KeyType, Projection, ProjectionType, Put, ScalarAttributeType, StreamSpecification,
+    StreamViewType, TransactWriteItem,
 };
 use aws_sdk_sqs::types::MessageAttributeValue;
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::time::Duration;
 
 use crate::blob::{BlobStore, object_ref};
+use crate::outbox::{Outbox, OutboxRecord, Queues};
 use crate::schema::ObjectRef;
 use crate::schema::{Channel, Message};
 use crate::secrets::{ChannelSecrets, SecretSource};
 use crate::store::{
-    Insert, MessageQueue, MessageStore, PartStore, QueueError, Raw, StoreError, StoredMessage,
-    TokenBinding,
+    Insert, MessageStore, PartStore, QueueError, Raw, StoreError, StoredMessage, TokenBinding,
 };
 
 /// Index of every message of one customer identity, in time order.
 pub const TIMELINE_INDEX: &str = "by-customer";
-/// Sparse index of messages not yet on their queue, per channel.
-pub const PENDING_INDEX: &str = "pending";
 
 /// DynamoDB's item limit is 400 KB; above this the raw payload is left out of the item.
 const MAX_ITEM_BYTES: usize = 380 * 1024;
@@ -51,14 +50,13 @@ pub async fn sdk_config() -> SdkConfig {
         .await
 }
 
-/// RFC 3339 UTC with fixed microsecond precision, so the strings sort as the times do.
-pub fn sortable_time(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Micros, true)
-}
+pub use crate::outbox::sortable_time;
 
+/// The messages table and its outbox table.
 pub struct DynamoStore {
     client: aws_sdk_dynamodb::Client,
     table: String,
+    outbox_table: String,
     retention_days: Option<u32>,
 }
 
@@ -66,11 +64,13 @@ impl DynamoStore {
     pub fn new(
         client: aws_sdk_dynamodb::Client,
         table: impl Into<String>,
+        outbox_table: impl Into<String>,
         retention_days: Option<u32>,
     ) -> Self {
         DynamoStore {
             client,
             table: table.into(),
+            outbox_table: outbox_table.into(),
             retention_days,
         }
     }
@@ -93,7 +93,6 @@ impl DynamoStore {
                 s(&format!("{}#{}", sortable_time(time), m.id)),
             ),
             ("received_at".to_string(), s(&sortable_time(m.received_at))),
-            ("pending".to_string(), s(m.channel.as_str())),
             ("raw_content_type".to_string(), s(&stored.raw_content_type)),
         ]);
         match &stored.raw {
@@ -171,19 +170,40 @@ fn message_of(item: &HashMap<String, AttributeValue>) -> Result<Message, StoreEr
 #[async_trait]
 impl MessageStore for DynamoStore {
     async fn insert(&self, stored: &StoredMessage) -> Result<Insert, StoreError> {
-        let result = self
-            .client
-            .put_item()
+        let record = OutboxRecord::of(&stored.message, stored.position)?;
+        let message = Put::builder()
             .table_name(&self.table)
             .set_item(Some(self.item(stored)?))
             .condition_expression("attribute_not_exists(id)")
+            .build()
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let outbox = Put::builder()
+            .table_name(&self.outbox_table)
+            .set_item(Some(outbox_item(&record)))
+            .build()
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        // One transaction: the message and its outbox record are stored together or not at
+        // all. The SDK gives it an idempotency token, so its own retry of a transaction that
+        // was applied but whose answer was lost succeeds instead of looking like a duplicate.
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(message).build())
+            .transact_items(TransactWriteItem::builder().put(outbox).build())
             .send()
             .await;
         match result {
             Ok(_) => Ok(Insert::New),
             Err(err) => {
-                let service = err.as_service_error();
-                if service.is_some_and(|e| e.is_conditional_check_failed_exception()) {
+                let duplicate = err.as_service_error().is_some_and(|e| match e {
+                    aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(c) => c
+                        .cancellation_reasons()
+                        .first()
+                        .and_then(|r| r.code())
+                        == Some("ConditionalCheckFailed"),
+                    _ => false,
+                });
+                if duplicate {
                     Ok(Insert::Duplicate)
                 } else {
                     Err(StoreError::Unavailable(
@@ -193,43 +213,96 @@ impl MessageStore for DynamoStore {
             }
         }
     }
+}
 
-    async fn mark_published(&self, id: &str) -> Result<(), StoreError> {
+fn outbox_item(record: &OutboxRecord) -> HashMap<String, AttributeValue> {
+    let s = |v: &str| AttributeValue::S(v.to_string());
+    let mut item = HashMap::from([
+        ("conversation".to_string(), s(&record.conversation)),
+        ("seq".to_string(), s(&record.seq)),
+        ("id".to_string(), s(&record.id)),
+        ("channel".to_string(), s(record.channel.as_str())),
+        ("message".to_string(), s(&record.message)),
+    ]);
+    if let Some(reason) = &record.quarantined {
+        item.insert("quarantined".into(), s(reason));
+    }
+    item
+}
+
+/// An outbox record from its item (as a scan or a stream record's new image gives it).
+pub fn outbox_record(item: &HashMap<String, AttributeValue>) -> Result<OutboxRecord, String> {
+    let get = |name: &str| {
+        item.get(name)
+            .and_then(|v| v.as_s().ok())
+            .cloned()
+            .ok_or_else(|| format!("outbox item without {name}"))
+    };
+    Ok(OutboxRecord {
+        conversation: get("conversation")?,
+        seq: get("seq")?,
+        id: get("id")?,
+        channel: get("channel")?.parse()?,
+        message: get("message")?,
+        quarantined: get("quarantined").ok(),
+    })
+}
+
+#[async_trait]
+impl Outbox for DynamoStore {
+    async fn clear(&self, record: &OutboxRecord) -> Result<(), StoreError> {
         self.client
-            .update_item()
-            .table_name(&self.table)
-            .key("id", AttributeValue::S(id.to_string()))
-            .update_expression("REMOVE pending")
-            .condition_expression("attribute_exists(id)")
+            .delete_item()
+            .table_name(&self.outbox_table)
+            .key(
+                "conversation",
+                AttributeValue::S(record.conversation.clone()),
+            )
+            .key("seq", AttributeValue::S(record.seq.clone()))
             .send()
             .await
             .map_err(|e| StoreError::Unavailable(DisplayErrorContext(&e).to_string()))?;
         Ok(())
     }
 
-    async fn pending(
-        &self,
-        channel: Channel,
-        before: DateTime<Utc>,
-        limit: usize,
-    ) -> Result<Vec<Message>, StoreError> {
+    async fn quarantine(&self, record: &OutboxRecord, reason: &str) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.outbox_table)
+            .key(
+                "conversation",
+                AttributeValue::S(record.conversation.clone()),
+            )
+            .key("seq", AttributeValue::S(record.seq.clone()))
+            .update_expression("SET quarantined = :r")
+            .condition_expression("attribute_exists(seq)")
+            .expression_attribute_values(":r", AttributeValue::S(reason.to_string()))
+            .send()
+            .await
+            .map_err(|e| StoreError::Unavailable(DisplayErrorContext(&e).to_string()))?;
+        Ok(())
+    }
+
+    async fn waiting(&self, limit: usize) -> Result<Vec<OutboxRecord>, StoreError> {
         let mut found = Vec::new();
         let mut start = None;
         loop {
             let page = self
                 .client
-                .query()
-                .table_name(&self.table)
-                .index_name(PENDING_INDEX)
-                .key_condition_expression("pending = :c AND received_at < :t")
-                .expression_attribute_values(":c", AttributeValue::S(channel.as_str().into()))
-                .expression_attribute_values(":t", AttributeValue::S(sortable_time(before)))
+                .scan()
+                .table_name(&self.outbox_table)
                 .set_exclusive_start_key(start)
                 .send()
                 .await
                 .map_err(|e| StoreError::Unavailable(DisplayErrorContext(&e).to_string()))?;
             for item in page.items() {
-                found.push(message_of(item)?);
+                match outbox_record(item) {
+                    Ok(record) => found.push(record),
+                    // Written by another release or by hand: counted, never fatal.
+                    Err(reason) => {
+                        tracing::error!(reason = %reason, "unreadable outbox item skipped")
+                    }
+                }
                 if found.len() >= limit {
                     return Ok(found);
                 }
@@ -362,11 +435,48 @@ pub async fn create_table(
         .attribute_definitions(attr("id"))
         .attribute_definitions(attr("customer_key"))
         .attribute_definitions(attr("timeline"))
-        .attribute_definitions(attr("pending"))
-        .attribute_definitions(attr("received_at"))
         .key_schema(key("id", KeyType::Hash))
         .global_secondary_indexes(index(TIMELINE_INDEX, "customer_key", "timeline"))
-        .global_secondary_indexes(index(PENDING_INDEX, "pending", "received_at"))
+        .send()
+        .await?;
+    Ok(())
+}
+
+/// Creates the outbox table: one partition per conversation, records in arrival order, and
+/// the stream the publisher tails (new images).
+pub async fn create_outbox_table(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+) -> Result<(), aws_sdk_dynamodb::Error> {
+    let attr = |name: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .expect("name and type are set")
+    };
+    let key = |name: &str, kind: KeyType| {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(kind)
+            .build()
+            .expect("name and type are set")
+    };
+    client
+        .create_table()
+        .table_name(table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attr("conversation"))
+        .attribute_definitions(attr("seq"))
+        .key_schema(key("conversation", KeyType::Hash))
+        .key_schema(key("seq", KeyType::Range))
+        .stream_specification(
+            StreamSpecification::builder()
+                .stream_enabled(true)
+                .stream_view_type(StreamViewType::NewImage)
+                .build()
+                .expect("enabled is set"),
+        )
         .send()
         .await?;
     Ok(())
@@ -394,12 +504,24 @@ fn string_attribute(value: &str) -> MessageAttributeValue {
         .expect("data type is set")
 }
 
-#[async_trait]
-impl MessageQueue for SqsQueue {
+/// The body SQS is sent: the message's JSON, with the two characters SQS refuses that JSON
+/// may carry raw (U+FFFE, U+FFFF; its controls are already escaped) written as JSON escapes,
+/// so the queued document is the stored one, character for character.
+pub fn queue_body(message: &Message) -> Result<String, QueueError> {
+    let body = serde_json::to_string(message).map_err(|e| QueueError::permanent(e.to_string()))?;
+    if body.contains(['\u{FFFE}', '\u{FFFF}']) {
+        return Ok(body
+            .replace('\u{FFFE}', "\\ufffe")
+            .replace('\u{FFFF}', "\\uffff"));
+    }
+    Ok(body)
+}
+
+impl SqsQueue {
     /// One FIFO message: grouped by conversation (order per conversation) and deduplicated by
     /// the message id (a second send within SQS's 5-minute window is dropped by SQS).
-    async fn publish(&self, message: &Message) -> Result<(), QueueError> {
-        let body = serde_json::to_string(message).map_err(|e| QueueError(e.to_string()))?;
+    pub async fn publish(&self, message: &Message) -> Result<(), QueueError> {
+        let body = queue_body(message)?;
         let mut send = self
             .client
             .send_message()
@@ -414,10 +536,53 @@ impl MessageQueue for SqsQueue {
         if message.claim_check.is_some() {
             send = send.message_attributes("claim_check", string_attribute("s3"));
         }
-        send.send()
-            .await
-            .map_err(|e| QueueError(aws_sdk_sqs::error::DisplayErrorContext(&e).to_string()))?;
+        send.send().await.map_err(|e| {
+            use aws_sdk_sqs::error::ProvideErrorMetadata;
+            let text = aws_sdk_sqs::error::DisplayErrorContext(&e).to_string();
+            // What SQS will never accept, however often it is sent: invalid characters, a
+            // body over its size limit or another invalid parameter.
+            let permanent = e.as_service_error().is_some_and(|s| {
+                s.is_invalid_message_contents()
+                    || matches!(
+                        s.code(),
+                        Some("InvalidParameterValue" | "InvalidMessageContents")
+                    )
+            });
+            QueueError {
+                message: text,
+                permanent,
+            }
+        })?;
         Ok(())
+    }
+}
+
+/// Each channel's queue, for the publisher and the sweep.
+pub struct SqsQueues(pub HashMap<Channel, SqsQueue>);
+
+impl SqsQueues {
+    pub fn new(
+        client: &aws_sdk_sqs::Client,
+        urls: &std::collections::BTreeMap<Channel, String>,
+    ) -> Self {
+        SqsQueues(
+            urls.iter()
+                .map(|(channel, url)| (*channel, SqsQueue::new(client.clone(), url)))
+                .collect(),
+        )
+    }
+}
+
+#[async_trait]
+impl Queues for SqsQueues {
+    async fn publish(&self, channel: Channel, message: &Message) -> Result<(), QueueError> {
+        match self.0.get(&channel) {
+            Some(queue) => queue.publish(message).await,
+            // A deployment without this channel's queue: retried (and alarmed) until fixed.
+            None => Err(QueueError::transient(format!(
+                "no queue configured for {channel}"
+            ))),
+        }
     }
 }
 

@@ -108,7 +108,10 @@ pub async fn claim_check(
         slim.attachments.clear();
         omitted.push("attachments".into());
     }
-    let key = format!("{}/messages/{}.json", slim.channel, slim.id);
+    // Keyed by the bytes too: a redelivery (whose `received_at` differs) writes its own
+    // object and never rewrites the one the stored message points at.
+    let digest = hex::encode(Sha256::digest(&whole));
+    let key = format!("{}/messages/{}/{digest}.json", slim.channel, slim.id);
     let object = blobs
         .put(&key, "application/json", Bytes::from(whole))
         .await?;
@@ -261,7 +264,10 @@ mod tests {
         assert_eq!(out.transcript.as_ref().unwrap().call_id, "CA1");
         let (content_type, bytes) = blobs.get(&check.object.key).unwrap();
         assert_eq!(content_type, "application/json");
-        assert_eq!(check.object.key, format!("voice/messages/{}.json", m.id));
+        assert_eq!(
+            check.object.key,
+            format!("voice/messages/{}/{}.json", m.id, check.object.sha256)
+        );
         assert_eq!(check.object.size, bytes.len() as u64);
         assert_eq!(check.object.sha256, hex::encode(Sha256::digest(&bytes)));
         let whole: Message = serde_json::from_slice(&bytes).unwrap();

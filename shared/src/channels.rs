@@ -94,8 +94,8 @@ pub struct ChannelSpec {
 pub enum Grant {
     /// On the messages table.
     Table(&'static str),
-    /// On the channel's own queue.
-    Queue(&'static str),
+    /// On the outbox table (the publisher's input).
+    Outbox(&'static str),
     /// On the channel's own secret.
     Secret(&'static str),
     /// On the bucket's objects under the channel's prefix (`<channel>/*`).
@@ -304,13 +304,13 @@ impl ChannelSpec {
     }
 
     /// What the channel's function may do in AWS: what the pipeline does for every channel
-    /// (store, mark published, bind nothing else), and what its providers' state needs.
+    /// (store a message with its outbox record; it never publishes), and what its providers'
+    /// state needs.
     pub fn grants(&self) -> Vec<Grant> {
         let mut grants = vec![
-            // Store a message (a conditional put) and clear its pending mark.
+            // One transaction: the message (a conditional put) and its outbox record.
             Grant::Table("dynamodb:PutItem"),
-            Grant::Table("dynamodb:UpdateItem"),
-            Grant::Queue("sqs:SendMessage"),
+            Grant::Outbox("dynamodb:PutItem"),
             Grant::Secret("secretsmanager:GetSecretValue"),
             // Claim checks, inline attachments and oversize raw bodies.
             Grant::Objects("s3:PutObject"),
@@ -318,7 +318,10 @@ impl ChannelSpec {
         for keeps in self.providers.iter().flat_map(|p| p.keeps) {
             match keeps {
                 // Parts are written one by one (UpdateItem) and read back together.
-                Keeps::Parts => grants.push(Grant::Table("dynamodb:GetItem")),
+                Keeps::Parts => grants.extend([
+                    Grant::Table("dynamodb:UpdateItem"),
+                    Grant::Table("dynamodb:GetItem"),
+                ]),
                 // A conditional put.
                 Keeps::TokenBindings => grants.push(Grant::Table("dynamodb:PutItem")),
             }
@@ -356,10 +359,9 @@ mod tests {
             voice.contains(&Grant::Table("dynamodb:GetItem")),
             "parts are read back"
         );
-        assert!(
-            !spec(Channel::Sms)
-                .grants()
-                .contains(&Grant::Table("dynamodb:GetItem"))
-        );
+        let sms = spec(Channel::Sms).grants();
+        assert!(!sms.contains(&Grant::Table("dynamodb:GetItem")));
+        assert!(!sms.contains(&Grant::Table("dynamodb:UpdateItem")));
+        assert!(sms.contains(&Grant::Outbox("dynamodb:PutItem")));
     }
 }

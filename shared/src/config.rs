@@ -24,8 +24,8 @@ pub struct Config {
     pub channel: Channel,
     /// DynamoDB table shared by all channels (`TABLE_NAME`).
     pub table_name: String,
-    /// This channel's SQS FIFO queue (`QUEUE_URL`).
-    pub queue_url: String,
+    /// The outbox table the messages are stored with, for the publisher (`OUTBOX_TABLE_NAME`).
+    pub outbox_table_name: String,
     /// Secrets Manager id of this channel's JSON secret (`SECRET_ID`).
     pub secret_id: String,
     /// The public URL this function is reached at, without the provider segment
@@ -91,7 +91,7 @@ impl Config {
                 .parse()
                 .map_err(|e: String| ConfigError::Invalid("CHANNEL", e))?,
             table_name: required("TABLE_NAME")?,
-            queue_url: required("QUEUE_URL")?,
+            outbox_table_name: required("OUTBOX_TABLE_NAME")?,
             secret_id: required("SECRET_ID")?,
             public_base_url,
             max_body_bytes: parse(&get, "MAX_BODY_BYTES", 1024 * 1024)?,
@@ -120,20 +120,22 @@ impl Config {
     }
 }
 
-/// The redrive function's settings.
+/// The settings of the publisher (which tails the outbox's stream) and of the sweep (which
+/// publishes what the stream could not deliver).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RedriveConfig {
-    pub table_name: String,
+pub struct PublisherConfig {
+    /// The outbox table (`OUTBOX_TABLE_NAME`).
+    pub outbox_table_name: String,
     /// Queue per channel, from `QUEUE_URL_<CHANNEL>` variables (`QUEUE_URL_SMS`, ...).
     pub queues: BTreeMap<Channel, String>,
-    /// Only messages pending for longer than this are swept (`REDRIVE_MIN_AGE_SECS`, default
-    /// 60), so a request still publishing is not raced; SQS FIFO deduplication covers the rest.
+    /// The sweep only takes records older than this (`SWEEP_MIN_AGE_SECS`, default 900):
+    /// younger ones are the stream's, which retries them itself, in order.
     pub min_age_secs: i64,
-    /// Most messages per channel per sweep (`REDRIVE_BATCH`, default 500).
+    /// Most records one sweep reads (`SWEEP_BATCH`, default 1000).
     pub batch: usize,
 }
 
-impl RedriveConfig {
+impl PublisherConfig {
     pub fn from_env() -> Result<Self, ConfigError> {
         let vars: BTreeMap<String, String> = std::env::vars().collect();
         Self::from_vars(&vars)
@@ -154,13 +156,13 @@ impl RedriveConfig {
         if queues.is_empty() {
             return Err(ConfigError::Missing("QUEUE_URL_<CHANNEL>"));
         }
-        Ok(RedriveConfig {
-            table_name: get("TABLE_NAME")
+        Ok(PublisherConfig {
+            outbox_table_name: get("OUTBOX_TABLE_NAME")
                 .filter(|v| !v.is_empty())
-                .ok_or(ConfigError::Missing("TABLE_NAME"))?,
+                .ok_or(ConfigError::Missing("OUTBOX_TABLE_NAME"))?,
             queues,
-            min_age_secs: parse(&get, "REDRIVE_MIN_AGE_SECS", 60)?,
-            batch: parse(&get, "REDRIVE_BATCH", 500)?,
+            min_age_secs: parse(&get, "SWEEP_MIN_AGE_SECS", 900)?,
+            batch: parse(&get, "SWEEP_BATCH", 1000)?,
         })
     }
 }
@@ -196,7 +198,7 @@ mod tests {
         let c = Config::from_lookup(env(&[
             ("CHANNEL", "sms"),
             ("TABLE_NAME", "messages"),
-            ("QUEUE_URL", "http://q"),
+            ("OUTBOX_TABLE_NAME", "outbox"),
             ("SECRET_ID", "gateway/sms"),
             ("BUCKET_NAME", "gateway-blobs"),
         ]))
@@ -213,7 +215,7 @@ mod tests {
     fn reports_missing_and_invalid() {
         assert_eq!(
             Config::from_lookup(env(&[("CHANNEL", "sms"), ("TABLE_NAME", "t")])),
-            Err(ConfigError::Missing("QUEUE_URL"))
+            Err(ConfigError::Missing("OUTBOX_TABLE_NAME"))
         );
         assert!(matches!(
             Config::from_lookup(env(&[("CHANNEL", "fax"), ("TABLE_NAME", "t")])),
@@ -222,7 +224,7 @@ mod tests {
         let bad = Config::from_lookup(env(&[
             ("CHANNEL", "sms"),
             ("TABLE_NAME", "t"),
-            ("QUEUE_URL", "q"),
+            ("OUTBOX_TABLE_NAME", "o"),
             ("SECRET_ID", "s"),
             ("BUCKET_NAME", "b"),
             ("MAX_BODY_BYTES", "lots"),
@@ -234,7 +236,7 @@ mod tests {
         let bad_url = Config::from_lookup(env(&[
             ("CHANNEL", "sms"),
             ("TABLE_NAME", "t"),
-            ("QUEUE_URL", "q"),
+            ("OUTBOX_TABLE_NAME", "o"),
             ("SECRET_ID", "s"),
             ("BUCKET_NAME", "b"),
             ("PUBLIC_BASE_URL", "hooks.example.com"),
@@ -246,7 +248,7 @@ mod tests {
         let too_big = Config::from_lookup(env(&[
             ("CHANNEL", "sms"),
             ("TABLE_NAME", "t"),
-            ("QUEUE_URL", "q"),
+            ("OUTBOX_TABLE_NAME", "o"),
             ("SECRET_ID", "s"),
             ("BUCKET_NAME", "b"),
             ("CLAIM_CHECK_BYTES", "1000000"),
@@ -258,18 +260,18 @@ mod tests {
     }
 
     #[test]
-    fn redrive_collects_queues_per_channel() {
+    fn publisher_collects_queues_per_channel() {
         let vars: BTreeMap<String, String> = [
-            ("TABLE_NAME", "t"),
+            ("OUTBOX_TABLE_NAME", "o"),
             ("QUEUE_URL_SMS", "http://sms"),
             ("QUEUE_URL_CHAT", "http://chat"),
         ]
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-        let c = RedriveConfig::from_vars(&vars).unwrap();
+        let c = PublisherConfig::from_vars(&vars).unwrap();
         assert_eq!(c.queues[&Channel::Sms], "http://sms");
         assert_eq!(c.queues[&Channel::Chat], "http://chat");
-        assert_eq!(c.min_age_secs, 60);
+        assert_eq!(c.min_age_secs, 900);
     }
 }

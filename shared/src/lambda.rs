@@ -17,7 +17,7 @@ use crate::pipeline::{Incoming, Response};
 /// call until the first request), and serves webhooks until the runtime stops it.
 #[cfg(feature = "aws")]
 pub async fn run() -> Result<(), lambda_http::lambda_runtime::Error> {
-    use crate::aws::{self, DynamoStore, S3Blobs, SecretsManagerSource, SqsQueue};
+    use crate::aws::{self, DynamoStore, S3Blobs, SecretsManagerSource};
     use crate::pipeline::{Gateway, Ports, Settings};
     use crate::telemetry::{self, StdoutSink};
     use lambda_http::lambda_runtime::{self, LambdaEvent, service_fn};
@@ -41,11 +41,8 @@ pub async fn run() -> Result<(), lambda_http::lambda_runtime::Error> {
             store: Arc::new(DynamoStore::new(
                 aws_sdk_dynamodb::Client::new(&sdk),
                 &config.table_name,
+                &config.outbox_table_name,
                 config.retention_days,
-            )),
-            queue: Arc::new(SqsQueue::new(
-                aws_sdk_sqs::Client::new(&sdk),
-                &config.queue_url,
             )),
             blobs: Arc::new(S3Blobs::new(
                 S3Blobs::client(&sdk, config.s3_force_path_style),

@@ -10,13 +10,15 @@ pub mod config;
 pub mod error;
 pub mod identity;
 pub mod lambda;
+pub mod outbox;
 pub mod pipeline;
 pub mod provider;
 pub mod providers;
-pub mod redrive;
 pub mod request;
 pub mod schema;
 pub mod secrets;
 pub mod store;
+#[cfg(feature = "aws")]
+pub mod stream;
 pub mod telemetry;
 pub mod verify;

@@ -1,5 +1,6 @@
 //! The request pipeline every channel function runs: route, check, verify on the raw bytes,
-//! normalise, store (deduplicated), publish, answer. Provider quirks stay in the providers.
+//! normalise, store (deduplicated, with its outbox record), answer. Publication happens off
+//! the request path (`outbox`). Provider quirks stay in the providers.
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -15,7 +16,7 @@ use crate::provider::{Auth, Context, Outcome, Provider, Reply, Window};
 use crate::request::{WebhookRequest, provider_from_path, public_url};
 use crate::schema::{Channel, Message};
 use crate::secrets::{ChannelSecrets, SecretSource};
-use crate::store::{Insert, MessageQueue, MessageStore, Raw, StoredMessage};
+use crate::store::{Insert, MessageStore, Raw, StoredMessage};
 use crate::telemetry::{self, MetricSink, RequestCounts};
 
 /// An HTTP request as the transport delivered it.
@@ -68,7 +69,6 @@ pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
 /// The adapters the pipeline talks to.
 pub struct Ports {
     pub store: Arc<dyn MessageStore>,
-    pub queue: Arc<dyn MessageQueue>,
     pub blobs: Arc<dyn BlobStore>,
     pub secrets: Arc<dyn SecretSource>,
     pub metrics: Arc<dyn MetricSink>,
@@ -146,7 +146,6 @@ impl Gateway {
                     status = handled.reply.status.as_u16(),
                     accepted = handled.counts.accepted,
                     duplicates = handled.counts.duplicates,
-                    publish_deferred = handled.counts.publish_deferred,
                     latency_ms,
                     "webhook handled"
                 );
@@ -260,7 +259,7 @@ impl Gateway {
                         "a verified event the normaliser did not understand was not stored"
                     );
                 }
-                let mut counts = self.store_and_publish(messages, &req).await?;
+                let mut counts = self.store(messages, &req).await?;
                 counts.unrecognised = empty.len() as u32;
                 Ok(Handled {
                     counts,
@@ -299,17 +298,15 @@ impl Gateway {
             .map_err(GatewayError::SecretsUnavailable)
     }
 
-    /// Stores every message first (the answer depends only on that), then publishes the new
-    /// ones in order. Content too large for the table or the queue goes to the bucket before
-    /// the message is stored. A failed publication leaves the message marked pending for the
-    /// redrive, and the later messages of the request wait for it too, so order is kept.
-    async fn store_and_publish(
+    /// Stores every message with its outbox record, in the order the provider sent them; the
+    /// answer depends only on that. Content too large for the table or the queue goes to the
+    /// bucket before the message is stored.
+    async fn store(
         &self,
         messages: Vec<Message>,
         req: &WebhookRequest,
     ) -> Result<RequestCounts, GatewayError> {
         let mut counts = RequestCounts::default();
-        let mut fresh = Vec::new();
         let raw_content_type = req.content_type();
         let blobs = self.ports.blobs.as_ref();
         let raw = if req.body.len() > RAW_INLINE_BYTES && !messages.is_empty() {
@@ -318,54 +315,22 @@ impl Gateway {
         } else {
             Raw::Inline(req.body.clone())
         };
-        for mut message in messages {
+        for (position, mut message) in messages.into_iter().enumerate() {
             blob::offload_attachments(blobs, &mut message).await?;
             let item = StoredMessage {
                 message: blob::claim_check(blobs, message, self.settings.claim_check_bytes).await?,
                 raw: raw.clone(),
                 raw_content_type: raw_content_type.clone(),
+                position,
             };
             match self.ports.store.insert(&item).await? {
-                Insert::New => {
-                    counts.accepted += 1;
-                    fresh.push(item.message);
-                }
+                Insert::New => counts.accepted += 1,
                 Insert::Duplicate => {
                     counts.duplicates += 1;
                     tracing::info!(id = %item.message.id, "duplicate delivery ignored");
                 }
             }
         }
-        publish_in_order(
-            self.ports.store.as_ref(),
-            self.ports.queue.as_ref(),
-            &fresh,
-            &mut counts,
-        )
-        .await;
         Ok(counts)
     }
-}
-
-/// Publishes `messages` in order and clears their pending marks, stopping at the first
-/// failure so a conversation's order is kept; what is left stays pending for the redrive.
-pub(crate) async fn publish_in_order(
-    store: &dyn MessageStore,
-    queue: &dyn MessageQueue,
-    messages: &[Message],
-    counts: &mut RequestCounts,
-) -> usize {
-    for (published, message) in messages.iter().enumerate() {
-        if let Err(err) = queue.publish(message).await {
-            tracing::warn!(id = %message.id, error = %err, "publication deferred to the redrive");
-            counts.publish_deferred += (messages.len() - published) as u32;
-            return published;
-        }
-        // Once on the queue, a failure to clear the mark only means the redrive sends it
-        // again, which the FIFO queue's deduplication id absorbs.
-        if let Err(err) = store.mark_published(&message.id).await {
-            tracing::warn!(id = %message.id, error = %err, "published but still marked pending");
-        }
-    }
-    messages.len()
 }

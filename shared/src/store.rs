@@ -6,7 +6,9 @@ use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-use crate::schema::{Channel, Message, ObjectRef};
+use crate::outbox::{self, Outbox, OutboxRecord, Queues};
+use crate::schema::{Message, ObjectRef};
+use crate::telemetry::MetricSink;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -16,9 +18,29 @@ pub enum StoreError {
     Corrupt(String),
 }
 
+/// A queue's refusal: transient (retry later, in order) or permanent (the queue will never
+/// take this message: it is quarantined rather than retried forever).
 #[derive(Debug, thiserror::Error)]
-#[error("queue unavailable: {0}")]
-pub struct QueueError(pub String);
+#[error("queue refused the message: {message}")]
+pub struct QueueError {
+    pub message: String,
+    pub permanent: bool,
+}
+
+impl QueueError {
+    pub fn transient(message: impl Into<String>) -> Self {
+        QueueError {
+            message: message.into(),
+            permanent: false,
+        }
+    }
+    pub fn permanent(message: impl Into<String>) -> Self {
+        QueueError {
+            message: message.into(),
+            permanent: true,
+        }
+    }
+}
 
 /// A message with the raw provider payload it came from.
 #[derive(Debug, Clone)]
@@ -26,6 +48,8 @@ pub struct StoredMessage {
     pub message: Message,
     pub raw: Raw,
     pub raw_content_type: String,
+    /// Its place among the messages of its request, so the outbox keeps their order.
+    pub position: usize,
 }
 
 /// The provider's request body, kept beside the message so no provider field is lost.
@@ -38,7 +62,7 @@ pub enum Raw {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Insert {
-    /// Stored now, marked pending publication.
+    /// Stored now, with its outbox record.
     New,
     /// Already stored by an earlier or concurrent delivery; nothing written.
     Duplicate,
@@ -48,17 +72,9 @@ pub enum Insert {
 /// that need some keep between requests, each behind a narrow port of its own.
 #[async_trait]
 pub trait MessageStore: PartStore + TokenBinding + Send + Sync {
-    /// Stores the message unless one with its id exists, atomically (no read-then-write).
+    /// Stores the message and its outbox record in one atomic write, unless a message with
+    /// its id exists (no read-then-write): the one durable write a webhook waits for.
     async fn insert(&self, item: &StoredMessage) -> Result<Insert, StoreError>;
-    /// Clears the pending-publication mark once the message is on its queue.
-    async fn mark_published(&self, id: &str) -> Result<(), StoreError>;
-    /// Messages of `channel` still pending publication, received before `before`, oldest first.
-    async fn pending(
-        &self,
-        channel: Channel,
-        before: DateTime<Utc>,
-        limit: usize,
-    ) -> Result<Vec<Message>, StoreError>;
 }
 
 /// Pieces of a message that arrives in several requests (a real-time transcript's
@@ -93,16 +109,13 @@ pub trait TokenBinding: Send + Sync {
     ) -> Result<bool, StoreError>;
 }
 
-/// The channel's ordered, deduplicating queue (port).
-#[async_trait]
-pub trait MessageQueue: Send + Sync {
-    async fn publish(&self, message: &Message) -> Result<(), QueueError>;
-}
-
-/// In-memory store for unit tests.
+/// In-memory store for unit tests. Its outbox keeps, like a stream, every record in the
+/// order it was written; `publish` plays the publisher over what it has not delivered yet.
 #[derive(Default)]
 pub struct MemoryStore {
-    items: Mutex<BTreeMap<String, (StoredMessage, bool)>>,
+    items: Mutex<BTreeMap<String, StoredMessage>>,
+    outbox: Mutex<BTreeMap<(String, String), OutboxRecord>>,
+    stream: Mutex<(Vec<OutboxRecord>, usize)>,
     parts: Mutex<BTreeMap<String, BTreeMap<String, String>>>,
     bindings: Mutex<BTreeMap<String, String>>,
     /// When set, every call fails as if the service were down.
@@ -112,11 +125,33 @@ pub struct MemoryStore {
 impl MemoryStore {
     pub fn messages(&self) -> Vec<Message> {
         let items = self.items.lock().unwrap();
-        items.values().map(|(m, _)| m.message.clone()).collect()
+        items.values().map(|m| m.message.clone()).collect()
     }
     pub fn stored(&self) -> Vec<StoredMessage> {
         let items = self.items.lock().unwrap();
-        items.values().map(|(m, _)| m.clone()).collect()
+        items.values().cloned().collect()
+    }
+    /// The records still in the outbox.
+    pub fn outbox(&self) -> Vec<OutboxRecord> {
+        self.outbox.lock().unwrap().values().cloned().collect()
+    }
+    /// Delivers the stream records not delivered yet to the publisher, as the stream's event
+    /// source does: in order, retrying from the first failed record on the next call.
+    pub async fn publish(
+        &self,
+        queues: &dyn Queues,
+        metrics: &dyn MetricSink,
+        now: DateTime<Utc>,
+    ) -> usize {
+        let (records, from) = {
+            let stream = self.stream.lock().unwrap();
+            (stream.0[stream.1..].to_vec(), stream.1)
+        };
+        let done = outbox::publish_batch(&records, self, queues, metrics, now)
+            .await
+            .unwrap_or(records.len());
+        self.stream.lock().unwrap().1 = from + done;
+        done
     }
     fn check(&self) -> Result<(), StoreError> {
         if self.down.load(std::sync::atomic::Ordering::SeqCst) {
@@ -131,40 +166,55 @@ impl MemoryStore {
 impl MessageStore for MemoryStore {
     async fn insert(&self, item: &StoredMessage) -> Result<Insert, StoreError> {
         self.check()?;
+        let record = OutboxRecord::of(&item.message, item.position)?;
         let mut items = self.items.lock().unwrap();
         if items.contains_key(&item.message.id) {
             return Ok(Insert::Duplicate);
         }
-        items.insert(item.message.id.clone(), (item.clone(), true));
+        items.insert(item.message.id.clone(), item.clone());
+        self.outbox.lock().unwrap().insert(
+            (record.conversation.clone(), record.seq.clone()),
+            record.clone(),
+        );
+        self.stream.lock().unwrap().0.push(record);
         Ok(Insert::New)
     }
+}
 
-    async fn mark_published(&self, id: &str) -> Result<(), StoreError> {
+#[async_trait]
+impl Outbox for MemoryStore {
+    async fn clear(&self, record: &OutboxRecord) -> Result<(), StoreError> {
         self.check()?;
-        if let Some((_, pending)) = self.items.lock().unwrap().get_mut(id) {
-            *pending = false;
+        self.outbox
+            .lock()
+            .unwrap()
+            .remove(&(record.conversation.clone(), record.seq.clone()));
+        Ok(())
+    }
+
+    async fn quarantine(&self, record: &OutboxRecord, reason: &str) -> Result<(), StoreError> {
+        self.check()?;
+        if let Some(kept) = self
+            .outbox
+            .lock()
+            .unwrap()
+            .get_mut(&(record.conversation.clone(), record.seq.clone()))
+        {
+            kept.quarantined = Some(reason.to_string());
         }
         Ok(())
     }
 
-    async fn pending(
-        &self,
-        channel: Channel,
-        before: DateTime<Utc>,
-        limit: usize,
-    ) -> Result<Vec<Message>, StoreError> {
+    async fn waiting(&self, limit: usize) -> Result<Vec<OutboxRecord>, StoreError> {
         self.check()?;
-        let items = self.items.lock().unwrap();
-        let mut found: Vec<Message> = items
+        Ok(self
+            .outbox
+            .lock()
+            .unwrap()
             .values()
-            .filter(|(m, pending)| {
-                *pending && m.message.channel == channel && m.message.received_at < before
-            })
-            .map(|(m, _)| m.message.clone())
-            .collect();
-        found.sort_by_key(|m| m.received_at);
-        found.truncate(limit);
-        Ok(found)
+            .take(limit)
+            .cloned()
+            .collect())
     }
 }
 
@@ -213,23 +263,5 @@ impl TokenBinding for MemoryStore {
             .entry(key.to_string())
             .or_insert_with(|| value.to_string());
         Ok(bound == value)
-    }
-}
-
-/// In-memory queue for unit tests.
-#[derive(Default)]
-pub struct MemoryQueue {
-    pub sent: Mutex<Vec<Message>>,
-    pub down: std::sync::atomic::AtomicBool,
-}
-
-#[async_trait]
-impl MessageQueue for MemoryQueue {
-    async fn publish(&self, message: &Message) -> Result<(), QueueError> {
-        if self.down.load(std::sync::atomic::Ordering::SeqCst) {
-            return Err(QueueError("memory queue is down".into()));
-        }
-        self.sent.lock().unwrap().push(message.clone());
-        Ok(())
     }
 }

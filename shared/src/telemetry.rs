@@ -74,8 +74,6 @@ pub fn secret_rejected(at: DateTime<Utc>, channel: Channel, provider: &str) -> S
 pub struct RequestCounts {
     pub accepted: u32,
     pub duplicates: u32,
-    /// Stored but not yet on the queue: the redrive will publish them.
-    pub publish_deferred: u32,
     /// Verified events a normaliser made nothing of: not stored (see `Message::has_content`).
     pub unrecognised: u32,
 }
@@ -105,7 +103,6 @@ pub fn request_metrics(
                     {"Name": "Accepted", "Unit": "Count"},
                     {"Name": "Duplicates", "Unit": "Count"},
                     {"Name": "Rejected", "Unit": "Count"},
-                    {"Name": "PublishDeferred", "Unit": "Count"},
                     {"Name": "Unrecognised", "Unit": "Count"},
                     {"Name": "Latency", "Unit": "Milliseconds"},
                 ],
@@ -116,7 +113,6 @@ pub fn request_metrics(
         "Accepted": counts.accepted,
         "Duplicates": counts.duplicates,
         "Rejected": u32::from(rejected.is_some()),
-        "PublishDeferred": counts.publish_deferred,
         "Unrecognised": counts.unrecognised,
         "Latency": latency_ms,
     });
@@ -126,25 +122,70 @@ pub fn request_metrics(
     line.to_string()
 }
 
-/// One EMF line for a redrive sweep of a channel.
-pub fn redrive_metrics(at: DateTime<Utc>, channel: Channel, published: u32, failed: u32) -> String {
-    json!({
+fn channel_line(
+    at: DateTime<Utc>,
+    channel: Channel,
+    metrics: &[(&str, &str, serde_json::Value)],
+) -> String {
+    let mut line = json!({
         "_aws": {
             "Timestamp": at.timestamp_millis(),
             "CloudWatchMetrics": [{
                 "Namespace": NAMESPACE,
                 "Dimensions": [["channel"]],
-                "Metrics": [
-                    {"Name": "Redriven", "Unit": "Count"},
-                    {"Name": "RedriveFailed", "Unit": "Count"},
-                ],
+                "Metrics": metrics
+                    .iter()
+                    .map(|(name, unit, _)| json!({"Name": name, "Unit": unit}))
+                    .collect::<Vec<_>>(),
             }],
         },
         "channel": channel.as_str(),
-        "Redriven": published,
-        "RedriveFailed": failed,
-    })
-    .to_string()
+    });
+    for (name, _, value) in metrics {
+        line[*name] = value.clone();
+    }
+    line.to_string()
+}
+
+/// A message the publisher put on its queue, and how long after it was received.
+pub fn published(at: DateTime<Utc>, channel: Channel, latency_ms: f64) -> String {
+    channel_line(
+        at,
+        channel,
+        &[
+            ("Published", "Count", json!(1)),
+            ("PublishLatency", "Milliseconds", json!(latency_ms)),
+        ],
+    )
+}
+
+/// A publication that failed for now (the stream or the sweep retries it).
+pub fn publish_failed(at: DateTime<Utc>, channel: Channel) -> String {
+    channel_line(at, channel, &[("PublishFailed", "Count", json!(1))])
+}
+
+/// A message the queue refused for good, now quarantined in the outbox.
+pub fn quarantined(at: DateTime<Utc>, channel: Channel) -> String {
+    channel_line(at, channel, &[("Quarantined", "Count", json!(1))])
+}
+
+/// The outbox as the sweep saw it: the age of its oldest record not quarantined (0 when
+/// none) and how many records are quarantined. Emitted every run for every channel, so
+/// missing data means the sweep did not run.
+pub fn outbox_state(
+    at: DateTime<Utc>,
+    channel: Channel,
+    oldest_age_secs: i64,
+    quarantined: u32,
+) -> String {
+    channel_line(
+        at,
+        channel,
+        &[
+            ("OutboxOldestAge", "Seconds", json!(oldest_age_secs)),
+            ("OutboxQuarantined", "Count", json!(quarantined)),
+        ],
+    )
 }
 
 #[cfg(test)]

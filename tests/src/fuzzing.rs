@@ -29,12 +29,13 @@ use chrono::{DateTime, Utc};
 use gateway_shared::blob::MemoryBlobs;
 use gateway_shared::channels;
 use gateway_shared::lambda;
+use gateway_shared::outbox::MemoryQueues;
 use gateway_shared::pipeline::{Gateway, Incoming, Ports};
 use gateway_shared::provider::{Context, Outcome};
 use gateway_shared::request::{WebhookRequest, provider_from_path};
 use gateway_shared::schema::{Channel, Message};
 use gateway_shared::secrets::{ChannelSecrets, StaticSecrets};
-use gateway_shared::store::{MemoryQueue, MemoryStore};
+use gateway_shared::store::MemoryStore;
 use gateway_shared::telemetry::MemorySink;
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use std::sync::{Arc, OnceLock};
@@ -231,20 +232,18 @@ fn secrets(channel: Channel) -> ChannelSecrets {
 struct Harness {
     gateway: Gateway,
     store: Arc<MemoryStore>,
-    queue: Arc<MemoryQueue>,
+    queues: MemoryQueues,
 }
 
 impl Harness {
     fn new(channel: Channel) -> Self {
         let store = Arc::new(MemoryStore::default());
-        let queue = Arc::new(MemoryQueue::default());
         let gateway = Gateway::new(
             channel,
             crate::providers_at(channel, CLOSED),
             crate::settings(channel),
             Ports {
                 store: store.clone(),
-                queue: queue.clone(),
                 blobs: Arc::new(MemoryBlobs::default()),
                 secrets: Arc::new(StaticSecrets(secrets(channel))),
                 metrics: Arc::new(MemorySink::default()),
@@ -254,12 +253,16 @@ impl Harness {
         Harness {
             gateway,
             store,
-            queue,
+            queues: MemoryQueues::default(),
         }
     }
 
-    fn queued(&self) -> Vec<Message> {
-        self.queue.sent.lock().unwrap().clone()
+    /// What the publisher has put on the queues, once it has read the outbox's stream.
+    async fn queued(&self) -> Vec<Message> {
+        self.store
+            .publish(&self.queues, &MemorySink::default(), committed_now())
+            .await;
+        self.queues.sent.lock().unwrap().clone()
     }
 
     /// Handles a delivery and checks its answer and what it left behind.
@@ -275,11 +278,11 @@ impl Harness {
         // The Lambda response event is always buildable.
         let _ = lambda::to_event(response);
         let mut stored: Vec<String> = self.store.messages().into_iter().map(|m| m.id).collect();
-        let mut queued: Vec<String> = self.queued().into_iter().map(|m| m.id).collect();
+        let mut queued: Vec<String> = self.queued().await.into_iter().map(|m| m.id).collect();
         stored.sort();
         queued.sort();
         assert_eq!(stored, queued, "every stored message is queued, once");
-        for message in self.queued() {
+        for message in self.queued().await {
             check_schema(&message);
         }
         status
@@ -289,7 +292,7 @@ impl Harness {
 async fn family(channel: Channel, input: FamilyInput) -> Option<Delivered> {
     let harness = Harness::new(channel);
     let first = harness.deliver(channel, input.incoming(channel)).await;
-    let (stored, queued) = (harness.store.messages().len(), harness.queued().len());
+    let (stored, queued) = (harness.store.messages().len(), harness.queued().await.len());
     let delivered = Delivered {
         status: first,
         stored,
@@ -302,7 +305,7 @@ async fn family(channel: Channel, input: FamilyInput) -> Option<Delivered> {
         );
     }
     assert_eq!(
-        (harness.store.messages().len(), harness.queued().len()),
+        (harness.store.messages().len(), harness.queued().await.len()),
         (stored, queued),
         "a redelivery stores and queues nothing more"
     );

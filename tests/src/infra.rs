@@ -46,7 +46,7 @@ fn grant_groups(spec: &ChannelSpec) -> Vec<(&'static str, Vec<&'static str>)> {
     for grant in spec.grants() {
         let (resource, action) = match grant {
             Grant::Table(a) => ("table", a),
-            Grant::Queue(a) => ("queue", a),
+            Grant::Outbox(a) => ("outbox", a),
             Grant::Secret(a) => ("secret", a),
             Grant::Objects(a) => ("objects", a),
         };
@@ -90,7 +90,7 @@ fn sam_template(root: &Path) -> String {
             .map(|(resource, actions)| {
                 let resource = match resource {
                     "table" => "!GetAtt MessagesTable.Arn".to_string(),
-                    "queue" => format!("!GetAtt {id}Queue.Arn"),
+                    "outbox" => "!GetAtt OutboxTable.Arn".to_string(),
                     "secret" => format!("!Ref {id}Secret"),
                     _ => format!("!Sub \"${{BlobsBucket.Arn}}/{name}/*\""),
                 };
@@ -155,11 +155,8 @@ fn sam_template(root: &Path) -> String {
         &template,
         &[
             ("channel_parameters", parameters.trim_end().to_string()),
-            (
-                "redrive_queue_variables",
-                redrive_variables.trim_end().to_string(),
-            ),
-            ("redrive_queue_arns", redrive_arns.trim_end().to_string()),
+            ("queue_variables", redrive_variables.trim_end().to_string()),
+            ("queue_arns", redrive_arns.trim_end().to_string()),
             ("channel_resources", resources.trim_end().to_string()),
             ("channel_outputs", outputs.trim_end().to_string()),
         ],
@@ -203,8 +200,8 @@ export interface Channel {{
   readonly methods: string[];
   /** Channel-specific settings: a stack parameter each, passed as an environment variable. */
   readonly settings: {{ parameter: string; env: string; default: string; description: string }}[];
-  /** What its function may do: actions on the table, its queue, its secret, or the objects under its prefix. */
-  readonly grants: {{ resource: 'table' | 'queue' | 'secret' | 'objects'; actions: string[] }}[];
+  /** What its function may do: actions on the table, the outbox, its secret, or the objects under its prefix. */
+  readonly grants: {{ resource: 'table' | 'outbox' | 'secret' | 'objects'; actions: string[] }}[];
 }}
 
 export const CHANNELS: Channel[] = {};

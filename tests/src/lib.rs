@@ -11,6 +11,8 @@ pub mod proxy;
 #[cfg(feature = "local")]
 pub mod recorder;
 pub mod standins;
+#[cfg(feature = "local")]
+pub mod streams;
 
 use fixtures::Sample;
 
@@ -42,12 +44,14 @@ pub async fn send(
 
 use gateway_shared::blob::{BlobStore, MemoryBlobs};
 use gateway_shared::channels::{self, Endpoints};
+use gateway_shared::outbox::MemoryQueues;
 use gateway_shared::pipeline::{Gateway, Incoming, Ports, Settings};
 use gateway_shared::provider::Provider;
 use gateway_shared::providers::email::ses::CertPolicy;
 use gateway_shared::schema::Channel;
+use gateway_shared::schema::Message;
 use gateway_shared::secrets::{ChannelSecrets, StaticSecrets};
-use gateway_shared::store::{MemoryQueue, MemoryStore, MessageQueue, MessageStore};
+use gateway_shared::store::{MemoryStore, MessageStore};
 use gateway_shared::telemetry::MemorySink;
 use std::sync::Arc;
 
@@ -86,27 +90,15 @@ pub fn settings(channel: Channel) -> Settings {
     }
 }
 
-/// A channel's gateway on the given adapters and an in-memory bucket, with the test secrets.
-pub fn gateway(
-    channel: Channel,
-    store: Arc<dyn MessageStore>,
-    queue: Arc<dyn MessageQueue>,
-    metrics: MemorySink,
-) -> Gateway {
-    gateway_with_blobs(
-        channel,
-        store,
-        queue,
-        Arc::new(MemoryBlobs::default()),
-        metrics,
-    )
+/// A channel's gateway on the given store and an in-memory bucket, with the test secrets.
+pub fn gateway(channel: Channel, store: Arc<dyn MessageStore>, metrics: MemorySink) -> Gateway {
+    gateway_with_blobs(channel, store, Arc::new(MemoryBlobs::default()), metrics)
 }
 
 /// A channel's gateway on the given adapters, with the test secrets.
 pub fn gateway_with_blobs(
     channel: Channel,
     store: Arc<dyn MessageStore>,
-    queue: Arc<dyn MessageQueue>,
     blobs: Arc<dyn BlobStore>,
     metrics: MemorySink,
 ) -> Gateway {
@@ -118,7 +110,6 @@ pub fn gateway_with_blobs(
         settings(channel),
         Ports {
             store,
-            queue,
             blobs,
             secrets: Arc::new(StaticSecrets(secrets)),
             metrics: Arc::new(metrics),
@@ -127,30 +118,35 @@ pub fn gateway_with_blobs(
     )
 }
 
-/// A gateway on in-memory adapters, for tests of the pipeline itself.
+/// A gateway on in-memory adapters, for tests of the pipeline itself, with the publisher
+/// behind it on in-memory queues.
 pub struct MemoryGateway {
     pub gateway: Gateway,
     pub store: Arc<MemoryStore>,
-    pub queue: Arc<MemoryQueue>,
+    pub queues: Arc<MemoryQueues>,
     pub blobs: Arc<MemoryBlobs>,
     pub metrics: MemorySink,
 }
 
+impl MemoryGateway {
+    /// Runs the publisher over what the outbox's stream has not delivered yet, then returns
+    /// every message the queues have received so far, in order.
+    pub async fn queued(&self) -> Vec<Message> {
+        self.store
+            .publish(self.queues.as_ref(), &self.metrics, chrono::Utc::now())
+            .await;
+        self.queues.sent.lock().unwrap().clone()
+    }
+}
+
 pub fn memory_gateway_for(channel: Channel) -> MemoryGateway {
     let store = Arc::new(MemoryStore::default());
-    let queue = Arc::new(MemoryQueue::default());
     let blobs = Arc::new(MemoryBlobs::default());
     let metrics = MemorySink::default();
     MemoryGateway {
-        gateway: gateway_with_blobs(
-            channel,
-            store.clone(),
-            queue.clone(),
-            blobs.clone(),
-            metrics.clone(),
-        ),
+        gateway: gateway_with_blobs(channel, store.clone(), blobs.clone(), metrics.clone()),
         store,
-        queue,
+        queues: Arc::new(MemoryQueues::default()),
         blobs,
         metrics,
     }

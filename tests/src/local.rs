@@ -35,10 +35,11 @@ pub fn endpoint_host(var: &str) -> String {
         .to_string()
 }
 
-/// A table, a bucket, a FIFO queue and a secret for one channel.
+/// A table (and its outbox), a bucket, a FIFO queue and a secret for one channel.
 #[derive(Debug, Clone)]
 pub struct Provisioned {
     pub table: String,
+    pub outbox: String,
     pub bucket: String,
     pub queue_url: String,
     pub secret_id: String,
@@ -53,11 +54,13 @@ pub async fn provision(
     secret: &Value,
 ) -> Result<Provisioned, Box<dyn std::error::Error>> {
     ensure_table(sdk, table).await?;
+    ensure_outbox(sdk, &outbox_of(table)).await?;
     ensure_bucket(sdk, bucket).await?;
     let queue_url = ensure_fifo_queue(sdk, queue).await?;
     put_secret(sdk, secret_id, secret).await?;
     Ok(Provisioned {
         table: table.into(),
+        outbox: outbox_of(table),
         bucket: bucket.into(),
         queue_url,
         secret_id: secret_id.into(),
@@ -104,6 +107,106 @@ pub async fn ensure_table(sdk: &SdkConfig, table: &str) -> Result<(), Box<dyn st
     }
     gateway_shared::aws::create_table(&client, table).await?;
     Ok(())
+}
+
+/// The outbox table that goes with a messages table, locally.
+pub fn outbox_of(table: &str) -> String {
+    format!("{table}-outbox")
+}
+
+pub async fn ensure_outbox(sdk: &SdkConfig, table: &str) -> Result<(), Box<dyn std::error::Error>> {
+    let client = aws_sdk_dynamodb::Client::new(sdk);
+    if client
+        .describe_table()
+        .table_name(table)
+        .send()
+        .await
+        .is_ok()
+    {
+        return Ok(());
+    }
+    gateway_shared::aws::create_outbox_table(&client, table).await?;
+    Ok(())
+}
+
+/// The store a channel function uses on `table` and its outbox.
+pub fn store(sdk: &SdkConfig, table: &str) -> gateway_shared::aws::DynamoStore {
+    gateway_shared::aws::DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(sdk),
+        table,
+        outbox_of(table),
+        None,
+    )
+}
+
+/// Publishes what the outbox's stream holds, as the publisher function does in AWS: the
+/// stream read through DynamoDB Local's Streams API, the batches handed to the publisher's
+/// handler, each channel's messages sent to its queue in `queues`.
+pub async fn publish(
+    sdk: &SdkConfig,
+    table: &str,
+    queues: &std::collections::BTreeMap<gateway_shared::schema::Channel, String>,
+) -> Result<crate::streams::Pass, Box<dyn std::error::Error>> {
+    publish_via(sdk, table, queues, None).await
+}
+
+/// `publish`, with the publisher's AWS calls sent to `endpoint` (a recording proxy).
+pub async fn publish_via(
+    sdk: &SdkConfig,
+    table: &str,
+    queues: &std::collections::BTreeMap<gateway_shared::schema::Channel, String>,
+    endpoint: Option<String>,
+) -> Result<crate::streams::Pass, Box<dyn std::error::Error>> {
+    let mut ddb = aws_sdk_dynamodb::config::Builder::from(sdk);
+    let mut sqs = aws_sdk_sqs::config::Builder::from(sdk);
+    if let Some(endpoint) = &endpoint {
+        ddb = ddb.endpoint_url(endpoint);
+        sqs = sqs.endpoint_url(endpoint);
+    }
+    let outbox = gateway_shared::aws::DynamoStore::new(
+        aws_sdk_dynamodb::Client::from_conf(ddb.build()),
+        table,
+        outbox_of(table),
+        None,
+    );
+    let queues =
+        gateway_shared::aws::SqsQueues::new(&aws_sdk_sqs::Client::from_conf(sqs.build()), queues);
+    let metrics = gateway_shared::telemetry::MemorySink::default();
+    let clock = chrono::Utc::now;
+    let publisher = crate::streams::Publisher {
+        outbox: &outbox,
+        queues: &queues,
+        metrics: &metrics,
+        clock: &clock,
+    };
+    let mut reader = crate::streams::StreamReader::via(sdk, &outbox_of(table), endpoint.as_deref());
+    Ok(reader.drain(&publisher, 3).await?)
+}
+
+/// The served functions' queues, from the variables `scripts/test.sh` sets
+/// (`GATEWAY_<CHANNEL>_QUEUE_URL`).
+pub fn served_queues() -> std::collections::BTreeMap<gateway_shared::schema::Channel, String> {
+    gateway_shared::schema::Channel::ALL
+        .iter()
+        .filter_map(|c| {
+            let var = format!("GATEWAY_{}_QUEUE_URL", c.as_str().to_uppercase());
+            Some((*c, std::env::var(var).ok()?))
+        })
+        .collect()
+}
+
+/// Publishes what the served functions stored (the outbox of `GATEWAY_TABLE`), then drains
+/// `queue_url`.
+pub async fn drain_served(
+    sdk: &SdkConfig,
+    queue_url: &str,
+) -> Result<Vec<Queued>, Box<dyn std::error::Error>> {
+    let table = std::env::var("GATEWAY_TABLE").map_err(|_| "GATEWAY_TABLE is not set")?;
+    // The publisher's calls go through a recording proxy of their own (`scripts/test.sh`), so
+    // its role is checked against what it did, like the channel functions'.
+    let endpoint = std::env::var("GATEWAY_PUBLISHER_ENDPOINT").ok();
+    publish_via(sdk, &table, &served_queues(), endpoint).await?;
+    drain(sdk, queue_url).await
 }
 
 /// A FIFO queue set up as the templates set it up: high throughput (deduplication and
@@ -242,4 +345,36 @@ pub fn unique(prefix: &str) -> String {
         chrono::Utc::now().timestamp_micros() % 1_000_000_000,
         COUNTER.fetch_add(1, Ordering::SeqCst)
     )
+}
+
+/// SQS's own checks of a message, which moto does not make: a body of at most 256 KiB, and
+/// only the characters SQS allows. A message that breaks them is refused as SQS refuses it
+/// (`InvalidParameterValue`, `InvalidMessageContents`: permanent); the others go on to `inner`.
+pub struct SqsRules<Q>(pub Q);
+
+/// SQS's largest message body.
+pub const SQS_MAX_BODY: usize = 262_144;
+
+#[async_trait::async_trait]
+impl<Q: gateway_shared::outbox::Queues> gateway_shared::outbox::Queues for SqsRules<Q> {
+    async fn publish(
+        &self,
+        channel: gateway_shared::schema::Channel,
+        message: &gateway_shared::schema::Message,
+    ) -> Result<(), gateway_shared::store::QueueError> {
+        use gateway_shared::store::QueueError;
+        let body = gateway_shared::aws::queue_body(message)?;
+        if body.len() > SQS_MAX_BODY {
+            return Err(QueueError::permanent(format!(
+                "InvalidParameterValue: One or more parameters are invalid. Reason: Message must be shorter than {SQS_MAX_BODY} bytes."
+            )));
+        }
+        let allowed = |c: char| matches!(c, '\u{9}' | '\u{A}' | '\u{D}' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..);
+        if !body.chars().all(allowed) {
+            return Err(QueueError::permanent(
+                "InvalidMessageContents: Invalid characters found.",
+            ));
+        }
+        self.0.publish(channel, message).await
+    }
 }

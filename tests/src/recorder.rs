@@ -28,6 +28,39 @@ pub struct Recorder {
     pub client: reqwest::Client,
 }
 
+/// What one AWS API call is authorised as: `service:Action` and what it acts on. A DynamoDB
+/// transaction is authorised as the actions of its items (IAM has no action of its own for
+/// `TransactWriteItems`), one per item.
+pub fn calls_of(
+    method: &str,
+    path: &str,
+    target: Option<&str>,
+    body: &[u8],
+) -> Vec<(String, String, String)> {
+    if target == Some("DynamoDB_20120810.TransactWriteItems") {
+        let json: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+        let items = json["TransactItems"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        return items
+            .iter()
+            .filter_map(|item| item.as_object()?.iter().next())
+            .map(|(kind, op)| {
+                let action = match kind.as_str() {
+                    "Put" => "PutItem",
+                    "Update" => "UpdateItem",
+                    "Delete" => "DeleteItem",
+                    _ => "ConditionCheckItem",
+                };
+                let table = op["TableName"].as_str().unwrap_or_default();
+                ("dynamodb".into(), action.into(), format!("table:{table}"))
+            })
+            .collect();
+    }
+    vec![call_of(method, path, target, body)]
+}
+
 /// One AWS API call: `service:Action` and what it acted on.
 pub fn call_of(
     method: &str,
@@ -38,6 +71,11 @@ pub fn call_of(
     let json: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
     let field = |name: &str| json[name].as_str().unwrap_or_default().to_string();
     match target.and_then(|t| t.split_once('.')) {
+        // The stream API names a stream or a shard iterator, never a table: the only stream
+        // is the outbox's.
+        Some((prefix, action)) if prefix.starts_with("DynamoDBStreams") => {
+            ("dynamodb".into(), action.into(), "stream:outbox".into())
+        }
         Some((prefix, action)) if prefix.starts_with("DynamoDB") => {
             let resource = match json["IndexName"].as_str() {
                 Some(index) => format!("table:{}/index/{index}", field("TableName")),
@@ -96,9 +134,11 @@ impl Recorder {
             .map(|p| p.as_str())
             .unwrap_or("/")
             .to_string();
-        let (service, action, resource) =
-            call_of(parts.method.as_str(), &path, target.as_deref(), &body);
-        let upstream = if service == "dynamodb" {
+        let calls = calls_of(parts.method.as_str(), &path, target.as_deref(), &body);
+        let upstream = if calls
+            .first()
+            .is_some_and(|(service, ..)| service == "dynamodb")
+        {
             &self.dynamodb
         } else {
             &self.moto
@@ -127,16 +167,16 @@ impl Recorder {
                 Bytes::new(),
             ),
         };
-        let line = json!({
-            "function": self.function, "service": service, "action": action,
-            "resource": resource, "status": status.as_u16(),
-        });
-        // One write per line: the proxies of all functions append to one file.
-        let _ = self
-            .log
-            .lock()
-            .unwrap()
-            .write_all(format!("{line}\n").as_bytes());
+        let mut lines = String::new();
+        for (service, action, resource) in calls {
+            let line = json!({
+                "function": self.function, "service": service, "action": action,
+                "resource": resource, "status": status.as_u16(),
+            });
+            lines.push_str(&format!("{line}\n"));
+        }
+        // One write per request: the proxies of all functions append to one file.
+        let _ = self.log.lock().unwrap().write_all(lines.as_bytes());
         let mut response = Response::builder().status(status);
         for (name, value) in &headers {
             if !matches!(

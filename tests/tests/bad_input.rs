@@ -155,7 +155,7 @@ async fn malformed_requests_get_4xx_store_nothing_and_the_functions_keep_serving
         let upper = channel.to_uppercase();
         let base = var(&format!("GATEWAY_{upper}_URL"));
         let queue_url = var(&format!("GATEWAY_{upper}_QUEUE_URL"));
-        local::drain(&sdk, &queue_url).await.unwrap();
+        local::drain_served(&sdk, &queue_url).await.unwrap();
         let own: Vec<Sample> = samples
             .iter()
             .filter(|s| s.channel == channel)
@@ -190,7 +190,10 @@ async fn malformed_requests_get_4xx_store_nothing_and_the_functions_keep_serving
             }
         }
         assert!(
-            local::drain(&sdk, &queue_url).await.unwrap().is_empty(),
+            local::drain_served(&sdk, &queue_url)
+                .await
+                .unwrap()
+                .is_empty(),
             "{channel}: nothing queued"
         );
         // Still serving: a new valid message is stored and queued.
@@ -198,7 +201,7 @@ async fn malformed_requests_get_4xx_store_nothing_and_the_functions_keep_serving
         let (status, body) = send(&client, &base, &valid).await.unwrap();
         assert_eq!(status, 200, "{channel}: {body}");
         assert_eq!(
-            local::drain(&sdk, &queue_url).await.unwrap().len(),
+            local::drain_served(&sdk, &queue_url).await.unwrap().len(),
             1,
             "{channel}"
         );

@@ -15,7 +15,7 @@ async fn messages(provider: &str, case: &str) -> Vec<Message> {
         "{provider}-{case}: {}",
         response.body
     );
-    g.queue.sent.lock().unwrap().clone()
+    g.queued().await
 }
 
 fn one(mut all: Vec<Message>) -> Message {

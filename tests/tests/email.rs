@@ -6,7 +6,7 @@ use gateway_shared::pipeline::{Gateway, Ports, Response};
 use gateway_shared::providers::email::ses::{CertPolicy, Ses};
 use gateway_shared::schema::{AttachmentKind, Channel, Message};
 use gateway_shared::secrets::{ChannelSecrets, StaticSecrets};
-use gateway_shared::store::{MemoryQueue, MemoryStore};
+use gateway_shared::store::MemoryStore;
 use gateway_shared::telemetry::MemorySink;
 use gateway_tests::fixtures::{self, BUSINESS_EMAIL, EMAIL_TEXT, Sample, find};
 use gateway_tests::{MemoryGateway, incoming, memory_gateway_for, schema_validator, standins};
@@ -33,7 +33,7 @@ async fn one(provider: &str, case: &str) -> (Message, MemoryGateway) {
         "{provider}-{case}: {}",
         response.body
     );
-    let queued = g.queue.sent.lock().unwrap().clone();
+    let queued = g.queued().await;
     assert_eq!(queued.len(), 1, "{provider}-{case}: one message");
     let m = queued[0].clone();
     assert!(
@@ -207,7 +207,7 @@ async fn html_only_mail_gets_text_made_from_the_html() {
     );
     let g = memory_gateway_for(Channel::Email);
     assert_eq!(send(&g, &sample).await.status.as_u16(), 200);
-    let m = g.queue.sent.lock().unwrap()[0].clone();
+    let m = g.queued().await[0].clone();
     assert_eq!(m.text.as_deref(), Some("It still hasn't come"));
     assert!(m.email.unwrap().html.unwrap().contains("<b>still</b>"));
 }
@@ -257,7 +257,6 @@ fn ses_gateway(policy: CertPolicy) -> (Gateway, Arc<MemoryStore>) {
         gateway_tests::settings(Channel::Email),
         Ports {
             store: store.clone(),
-            queue: Arc::new(MemoryQueue::default()),
             blobs: Arc::new(gateway_shared::blob::MemoryBlobs::default()),
             secrets: Arc::new(StaticSecrets(
                 ChannelSecrets::from_json(&fixtures::email_secret().to_string()).unwrap(),
@@ -327,7 +326,7 @@ async fn a_large_attachment_arrives_as_a_reference_and_the_message_stays_small()
     assert!(sample.body().len() > 800 * 1024);
     let response = send(&g, &sample).await;
     assert_eq!(response.status.as_u16(), 200, "{}", response.body);
-    let m = g.queue.sent.lock().unwrap()[0].clone();
+    let m = g.queued().await[0].clone();
     assert!(
         serde_json::to_vec(&m).unwrap().len() < 16 * 1024,
         "only references are queued"

@@ -1,10 +1,12 @@
-//! The storage and queue promises against the real local services: DynamoDB Local and moto's
-//! SQS and Secrets Manager, through the same adapters the functions use. Run by
-//! `scripts/test.sh`, which starts the services; each test provisions its own table and queue.
+//! The storage and queue promises against the real local services: DynamoDB Local (with its
+//! stream) and moto's SQS, S3 and Secrets Manager, through the same adapters the functions
+//! use; publication through the outbox's stream, read as Lambda's event source reads it.
+//! Run by `scripts/test.sh`, which starts the services; each test provisions its own table,
+//! outbox and queue.
 
-use gateway_shared::aws::{DynamoStore, S3Blobs, SecretsManagerSource, SqsQueue};
+use gateway_shared::aws::{DynamoStore, S3Blobs, SecretsManagerSource, SqsQueues};
+use gateway_shared::outbox;
 use gateway_shared::pipeline::{Gateway, Ports};
-use gateway_shared::redrive;
 use gateway_shared::schema::{Channel, Kind, Message, Party};
 use gateway_shared::store::{MessageStore, StoredMessage};
 use gateway_shared::telemetry::MemorySink;
@@ -35,11 +37,19 @@ impl Env {
         DynamoStore::new(
             aws_sdk_dynamodb::Client::new(&self.sdk),
             &self.p.table,
+            &self.p.outbox,
             Some(30),
         )
     }
-    fn queue(&self) -> SqsQueue {
-        SqsQueue::new(aws_sdk_sqs::Client::new(&self.sdk), &self.p.queue_url)
+    /// Every channel's messages go to this test's one queue.
+    fn queue_urls(&self) -> std::collections::BTreeMap<Channel, String> {
+        Channel::ALL
+            .iter()
+            .map(|c| (*c, self.p.queue_url.clone()))
+            .collect()
+    }
+    fn queues_via(&self, sqs: aws_sdk_sqs::Client) -> SqsQueues {
+        SqsQueues::new(&sqs, &self.queue_urls())
     }
     fn blobs(&self) -> S3Blobs {
         S3Blobs::new(local::s3(&self.sdk), &self.p.bucket)
@@ -51,12 +61,16 @@ impl Env {
         gateway_tests::gateway_with_blobs(
             channel,
             Arc::new(self.store()),
-            Arc::new(self.queue()),
             Arc::new(self.blobs()),
             metrics,
         )
     }
+    /// Publishes what the outbox's stream holds (the publisher's handler, fed by DynamoDB
+    /// Local's stream), then receives everything on the queue.
     async fn drain(&self) -> Vec<local::Queued> {
+        local::publish(&self.sdk, &self.p.table, &self.queue_urls())
+            .await
+            .expect("published");
         local::drain(&self.sdk, &self.p.queue_url)
             .await
             .expect("drained")
@@ -80,7 +94,9 @@ async fn every_sample_is_stored_once_and_queued_once_in_fifo_order() {
     let gateway = env.gateway(MemorySink::default());
     let samples = sms_events(now());
     let mut expected = 0;
+    let mut handled = Vec::new();
     for sample in &samples {
+        handled.extend(gateway_tests::message_ids(sample).await);
         let response = gateway.handle(incoming(sample)).await;
         assert_eq!(
             response.status.as_u16(),
@@ -98,6 +114,26 @@ async fn every_sample_is_stored_once_and_queued_once_in_fifo_order() {
         "one queued message per valid sample"
     );
     assert_eq!(items.len(), expected, "one stored item per valid sample");
+    // Per conversation (FIFO group), the queue holds its messages in the order handled.
+    let mut groups: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for q in &queued {
+        groups
+            .entry(q.group_id.clone())
+            .or_default()
+            .push(q.dedup_id.clone());
+    }
+    for (group, ids) in &groups {
+        let in_order: Vec<&String> = handled.iter().filter(|id| ids.contains(id)).collect();
+        assert_eq!(
+            ids.iter().collect::<Vec<_>>(),
+            in_order,
+            "conversation {group}: queued in the order received"
+        );
+    }
+    assert!(
+        groups.values().any(|ids| ids.len() > 1),
+        "some conversation has several messages, so order is really checked"
+    );
     let validator = schema_validator();
     for q in &queued {
         let errors: Vec<String> = validator
@@ -116,11 +152,14 @@ async fn every_sample_is_stored_once_and_queued_once_in_fifo_order() {
         assert_eq!(q.attributes["kind"], m.kind.as_str());
         assert_eq!(q.attributes["schema_version"], m.schema_version);
     }
+    assert!(
+        local::scan(&env.sdk, &env.p.outbox)
+            .await
+            .unwrap()
+            .is_empty(),
+        "published outbox records are removed"
+    );
     for item in &items {
-        assert!(
-            !item.contains_key("pending"),
-            "published items are no longer pending"
-        );
         assert!(
             item.contains_key("expires_at"),
             "retention sets the TTL attribute"
@@ -179,8 +218,26 @@ async fn retries_and_concurrent_duplicates_give_one_item_and_one_queued_message(
     assert_eq!(env.drain().await.len(), 1);
 }
 
+/// Reads the outbox's stream into the publisher's handler, with SQS reached through `sqs`.
+async fn publish_via(env: &Env, sqs: aws_sdk_sqs::Client) -> gateway_tests::streams::Pass {
+    let store = env.store();
+    let queues = env.queues_via(sqs);
+    let metrics = MemorySink::default();
+    let clock = chrono::Utc::now;
+    let publisher = gateway_tests::streams::Publisher {
+        outbox: &store,
+        queues: &queues,
+        metrics: &metrics,
+        clock: &clock,
+    };
+    gateway_tests::streams::StreamReader::new(&env.sdk, &env.p.outbox)
+        .pass(&publisher)
+        .await
+        .expect("read the stream")
+}
+
 #[tokio::test]
-async fn an_sqs_outage_loses_nothing_and_the_redrive_queues_each_message_once() {
+async fn an_sqs_outage_loses_nothing_and_keeps_each_conversation_in_order() {
     let env = env().await;
     let proxy = FaultProxy::start(&local::endpoint_host("AWS_ENDPOINT_URL_SQS"))
         .await
@@ -190,80 +247,159 @@ async fn an_sqs_outage_loses_nothing_and_the_redrive_queues_each_message_once() 
             .endpoint_url(&proxy.url)
             .build(),
     );
-    let queue = Arc::new(SqsQueue::new(sqs_via_proxy, &env.p.queue_url));
-    let store = Arc::new(env.store());
-    let gateway = gateway(
-        Channel::Sms,
-        store.clone(),
-        queue.clone(),
-        MemorySink::default(),
-    );
+    let gateway = env.gateway(MemorySink::default());
     let samples = sms_events(now());
 
     proxy.down();
-    let during: Vec<Sample> = ["twilio", "plivo", "vonage"]
-        .iter()
-        .map(|p| find(&samples, p, "inbound-text"))
-        .collect();
+    // One conversation's text and picture, another provider's text; then a redelivery storm.
+    let during: Vec<Sample> = [
+        ("twilio", "inbound-text"),
+        ("plivo", "inbound-text"),
+        ("twilio", "inbound-media"),
+    ]
+    .iter()
+    .map(|(p, case)| find(&samples, p, case))
+    .collect();
+    let mut order = Vec::new();
     for sample in &during {
+        order.extend(gateway_tests::message_ids(sample).await);
         let response = gateway.handle(incoming(sample)).await;
-        assert_eq!(
-            response.status.as_u16(),
-            200,
-            "stored durably, so acknowledged"
-        );
+        assert_eq!(response.status.as_u16(), 200, "stored, so acknowledged");
+        let failed = publish_via(&env, sqs_via_proxy.clone()).await;
+        assert!(failed.failures > 0, "SQS is down: the batch fails");
     }
-    // A provider retry during the outage is still a duplicate, not a second item.
-    assert_eq!(
-        gateway.handle(incoming(&during[0])).await.status.as_u16(),
-        200
-    );
-    assert!(env.drain().await.is_empty(), "nothing reached the queue");
-    let items = env.items().await;
-    assert_eq!(items.len(), 3);
+    for sample in during.iter().chain(&during) {
+        assert_eq!(gateway.handle(incoming(sample)).await.status.as_u16(), 200);
+    }
     assert!(
-        items.iter().all(|i| i.contains_key("pending")),
-        "all marked pending"
+        local::drain(&env.sdk, &env.p.queue_url)
+            .await
+            .unwrap()
+            .is_empty()
     );
-
-    let later = chrono::Utc::now() + chrono::Duration::seconds(1);
-    let failed = redrive::sweep(store.as_ref(), queue.as_ref(), Channel::Sms, later, 0, 100)
-        .await
-        .unwrap();
+    assert_eq!(env.items().await.len(), 3, "redeliveries are duplicates");
     assert_eq!(
-        (failed.found, failed.published),
-        (3, 0),
-        "a sweep during the outage publishes nothing"
+        local::scan(&env.sdk, &env.p.outbox).await.unwrap().len(),
+        3,
+        "all three wait in the outbox"
     );
 
-    proxy.up();
-    let report = redrive::sweep(store.as_ref(), queue.as_ref(), Channel::Sms, later, 0, 100)
-        .await
-        .unwrap();
-    assert_eq!((report.found, report.published), (3, 3));
-    let again = redrive::sweep(store.as_ref(), queue.as_ref(), Channel::Sms, later, 0, 100)
-        .await
-        .unwrap();
-    assert_eq!(again.found, 0, "nothing left pending");
-    let queued = env.drain().await;
-    assert_eq!(queued.len(), 3, "each message queued exactly once");
-    let mut ids: Vec<String> = queued.iter().map(|q| q.dedup_id.clone()).collect();
-    ids.sort();
-    ids.dedup();
-    assert_eq!(ids.len(), 3);
-    assert!(env.items().await.iter().all(|i| !i.contains_key("pending")));
-    // Young pending messages are left to the request that is still publishing them.
-    let young = redrive::sweep(
-        store.as_ref(),
-        queue.as_ref(),
-        Channel::Sms,
+    // The sweep leaves young records to the stream.
+    let young = outbox::sweep(
+        &env.store(),
+        &env.queues_via(sqs_via_proxy.clone()),
+        &MemorySink::default(),
         chrono::Utc::now(),
-        60,
+        chrono::Duration::minutes(15),
         100,
     )
     .await
     .unwrap();
-    assert_eq!(young.found, 0);
+    assert_eq!((young.waiting, young.published), (3, 0));
+
+    proxy.up();
+    let pass = publish_via(&env, sqs_via_proxy.clone()).await;
+    assert_eq!(pass.failures, 0);
+    let queued = local::drain(&env.sdk, &env.p.queue_url).await.unwrap();
+    let ids: Vec<String> = queued.iter().map(|q| q.dedup_id.clone()).collect();
+    assert_eq!(ids, order, "each once, in the order received");
+    assert!(
+        local::scan(&env.sdk, &env.p.outbox)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Read again, the stream holds nothing new.
+    assert_eq!(publish_via(&env, sqs_via_proxy).await.delivered, 0);
+}
+
+#[tokio::test]
+async fn a_message_sqs_refuses_is_quarantined_and_blocks_only_itself() {
+    let env = env().await;
+    let gateway = env.gateway(MemorySink::default());
+    let samples = sms_events(now());
+    // A record whose message SQS can never take (over its 256 KiB limit) enters the outbox
+    // first, as a release with a bigger message or a hand edit could leave it.
+    let first = find(&samples, "twilio", "inbound-text");
+    gateway.handle(incoming(&first)).await;
+    let record = local::scan(&env.sdk, &env.p.outbox).await.unwrap()[0].clone();
+    let mut huge: Message = serde_json::from_str(record["message"].as_s().unwrap()).unwrap();
+    huge.id = "huge".into();
+    huge.text = Some("x".repeat(300 * 1024));
+    let mut poisoned = record.clone();
+    poisoned.insert(
+        "id".into(),
+        aws_sdk_dynamodb::types::AttributeValue::S("huge".into()),
+    );
+    poisoned.insert(
+        "seq".into(),
+        aws_sdk_dynamodb::types::AttributeValue::S(format!("{}-0", record["seq"].as_s().unwrap())),
+    );
+    poisoned.insert(
+        "message".into(),
+        aws_sdk_dynamodb::types::AttributeValue::S(serde_json::to_string(&huge).unwrap()),
+    );
+    aws_sdk_dynamodb::Client::new(&env.sdk)
+        .put_item()
+        .table_name(&env.p.outbox)
+        .set_item(Some(poisoned))
+        .send()
+        .await
+        .unwrap();
+    for (provider, case) in [("twilio", "inbound-media"), ("plivo", "inbound-text")] {
+        gateway
+            .handle(incoming(&find(&samples, provider, case)))
+            .await;
+    }
+    // SQS refuses a body over 256 KiB; moto does not, so the rig applies SQS's rules.
+    let store = env.store();
+    let queues = local::SqsRules(env.queues_via(aws_sdk_sqs::Client::new(&env.sdk)));
+    let metrics = MemorySink::default();
+    let clock = chrono::Utc::now;
+    let publisher = gateway_tests::streams::Publisher {
+        outbox: &store,
+        queues: &queues,
+        metrics: &metrics,
+        clock: &clock,
+    };
+    let pass = gateway_tests::streams::StreamReader::new(&env.sdk, &env.p.outbox)
+        .pass(&publisher)
+        .await
+        .unwrap();
+    assert_eq!(
+        pass.failures, 0,
+        "a refusal for good is not a failure to retry"
+    );
+    let queued = local::drain(&env.sdk, &env.p.queue_url).await.unwrap();
+    let ids: Vec<&str> = queued.iter().map(|q| q.dedup_id.as_str()).collect();
+    assert_eq!(ids.len(), 3, "everything else is published: {ids:?}");
+    assert!(!ids.contains(&"huge"));
+    let left = local::scan(&env.sdk, &env.p.outbox).await.unwrap();
+    assert_eq!(left.len(), 1, "the refused message is kept");
+    assert_eq!(left[0]["id"].as_s().unwrap(), "huge");
+    assert!(
+        left[0]["quarantined"]
+            .as_s()
+            .unwrap()
+            .contains("InvalidParameterValue"),
+        "with SQS's reason: {:?}",
+        left[0]["quarantined"]
+    );
+    let report = outbox::sweep(
+        &env.store(),
+        &queues,
+        &MemorySink::default(),
+        chrono::Utc::now() + chrono::Duration::hours(1),
+        chrono::Duration::minutes(15),
+        100,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (report.quarantined, report.published),
+        (1, 0),
+        "counted every sweep, never retried blindly"
+    );
 }
 
 #[tokio::test]
@@ -279,8 +415,7 @@ async fn a_dynamodb_outage_answers_503_and_queues_nothing() {
     );
     let gateway = gateway(
         Channel::Sms,
-        Arc::new(DynamoStore::new(ddb, &env.p.table, None)),
-        Arc::new(env.queue()),
+        Arc::new(DynamoStore::new(ddb, &env.p.table, &env.p.outbox, None)),
         MemorySink::default(),
     );
     let sample = find(&sms_events(now()), "vonage", "inbound-text");
@@ -306,7 +441,6 @@ async fn secrets_are_read_from_secrets_manager_and_a_failed_read_is_retried() {
         gateway_tests::settings(Channel::Sms),
         Ports {
             store: Arc::new(env.store()),
-            queue: Arc::new(env.queue()),
             blobs: Arc::new(env.blobs()),
             secrets: Arc::new(SecretsManagerSource::new(
                 aws_sdk_secretsmanager::Client::new(&env.sdk),
@@ -364,6 +498,7 @@ async fn one_customer_reads_back_across_channels_in_time_order() {
             message: m,
             raw: gateway_shared::store::Raw::Inline(bytes::Bytes::from_static(b"{}")),
             raw_content_type: "application/json".into(),
+            position: 0,
         }
     };
     // Stored out of order, on two channels.
@@ -428,9 +563,18 @@ async fn an_oversize_transcript_is_a_claim_check_whose_s3_object_holds_the_whole
     let stored: Message = serde_json::from_str(item["message"].as_s().unwrap()).unwrap();
     assert_eq!(stored, slim);
 
-    // A redelivery rewrites nothing new and queues nothing.
+    // A redelivery (its `received_at` differs) queues nothing and leaves the object the stored
+    // message points at as it was.
     assert_eq!(gateway.handle(incoming(&sample)).await.status.as_u16(), 200);
     assert!(env.drain().await.is_empty());
+    let after = local::get_object(&env.sdk, &check.object.bucket, &check.object.key)
+        .await
+        .unwrap();
+    assert_eq!(
+        hex::encode(sha2::Sha256::digest(&after)),
+        check.object.sha256,
+        "the claim-checked object is never rewritten"
+    );
 }
 
 #[tokio::test]
@@ -529,4 +673,158 @@ async fn email_attachments_land_in_s3_and_mailgun_tokens_bind_in_the_table() {
         200
     );
     assert_eq!(env.drain().await.len(), 1, "the redelivery is a duplicate");
+}
+
+/// SQS FIFO's deduplication as SQS has it (moto's differs): a send whose deduplication id was
+/// sent within the five minutes before, by this model's clock, is accepted and dropped.
+#[derive(Default)]
+struct SqsWindow {
+    now: std::sync::Mutex<chrono::DateTime<chrono::Utc>>,
+    first_sent: std::sync::Mutex<std::collections::HashMap<String, chrono::DateTime<chrono::Utc>>>,
+    delivered: std::sync::Mutex<Vec<String>>,
+    sends: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl outbox::Queues for SqsWindow {
+    async fn publish(
+        &self,
+        _channel: Channel,
+        message: &Message,
+    ) -> Result<(), gateway_shared::store::QueueError> {
+        self.sends.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let now = *self.now.lock().unwrap();
+        let mut first = self.first_sent.lock().unwrap();
+        let fresh = first
+            .get(&message.id)
+            .is_none_or(|t| now - *t >= chrono::Duration::minutes(5));
+        if fresh {
+            first.insert(message.id.clone(), now);
+            self.delivered.lock().unwrap().push(message.id.clone());
+        }
+        Ok(())
+    }
+}
+
+/// The publisher's handler, crashing (as a timeout or an out-of-memory kill would) after it
+/// has sent its batch and before the event source sees its answer, the first `crashes` times.
+struct CrashAfterSending<'a> {
+    inner: gateway_tests::streams::Publisher<'a>,
+    crashes: std::sync::atomic::AtomicUsize,
+    /// How long the crashed invocation and its retry take, by the queue model's clock.
+    pause: chrono::Duration,
+    window: &'a SqsWindow,
+}
+
+#[async_trait::async_trait]
+impl gateway_tests::streams::Invoke for CrashAfterSending<'_> {
+    async fn invoke(&self, event: Value) -> Result<Value, String> {
+        let answer = self.inner.invoke(event).await;
+        if self.crashes.load(std::sync::atomic::Ordering::SeqCst) > 0 {
+            self.crashes
+                .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+            *self.window.now.lock().unwrap() += self.pause;
+            return Err("Task timed out".into());
+        }
+        answer
+    }
+}
+
+async fn crash_between_send_and_checkpoint(pause: chrono::Duration) -> (usize, Vec<String>) {
+    let env = env().await;
+    let gateway = env.gateway(MemorySink::default());
+    let sample = find(&sms_events(now()), "twilio", "inbound-text");
+    assert_eq!(gateway.handle(incoming(&sample)).await.status.as_u16(), 200);
+    // The record's removal fails with the crash too: the publisher's outbox calls go to a
+    // DynamoDB that is down while it crashes, so the retry finds the record still there.
+    let proxy = FaultProxy::start(&local::endpoint_host("AWS_ENDPOINT_URL_DYNAMODB"))
+        .await
+        .unwrap();
+    let ddb = aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(&env.sdk)
+            .endpoint_url(&proxy.url)
+            .build(),
+    );
+    let store = DynamoStore::new(ddb, &env.p.table, &env.p.outbox, None);
+    let window = SqsWindow {
+        now: std::sync::Mutex::new(chrono::Utc::now()),
+        ..Default::default()
+    };
+    let metrics = MemorySink::default();
+    let clock = chrono::Utc::now;
+    let function = CrashAfterSending {
+        inner: gateway_tests::streams::Publisher {
+            outbox: &store,
+            queues: &window,
+            metrics: &metrics,
+            clock: &clock,
+        },
+        crashes: std::sync::atomic::AtomicUsize::new(1),
+        pause,
+        window: &window,
+    };
+    let mut reader = gateway_tests::streams::StreamReader::new(&env.sdk, &env.p.outbox);
+    proxy.down();
+    let crashed = reader.pass(&function).await.unwrap();
+    assert!(crashed.failures > 0, "the crash fails the batch");
+    proxy.up();
+    let retried = reader.pass(&function).await.unwrap();
+    assert_eq!(retried.failures, 0, "the retry succeeds");
+    assert!(
+        local::scan(&env.sdk, &env.p.outbox)
+            .await
+            .unwrap()
+            .is_empty(),
+        "and removes the record"
+    );
+    let sends = window.sends.load(std::sync::atomic::Ordering::SeqCst);
+    let delivered = window.delivered.lock().unwrap().clone();
+    (sends, delivered)
+}
+
+#[tokio::test]
+async fn a_publisher_crash_between_send_and_checkpoint_resends_inside_sqs_window() {
+    // The event source retries the crashed batch at once: the copy is inside SQS's window.
+    let (sends, delivered) = crash_between_send_and_checkpoint(chrono::Duration::seconds(3)).await;
+    assert_eq!(sends, 2, "sent, crashed, sent again");
+    assert_eq!(delivered.len(), 1, "SQS drops the copy: {delivered:?}");
+}
+
+#[tokio::test]
+async fn a_resend_after_sqs_window_is_the_documented_duplicate() {
+    // Time moved past five minutes between the send and its retry (the publisher down that
+    // long): SQS takes the copy. docs/schema.md names this case; consumers dedupe on `id`.
+    let (sends, delivered) = crash_between_send_and_checkpoint(chrono::Duration::minutes(6)).await;
+    assert_eq!(sends, 2);
+    assert_eq!(delivered.len(), 2, "the model delivers it twice");
+    assert_eq!(delivered[0], delivered[1]);
+}
+
+#[tokio::test]
+async fn text_with_characters_sqs_refuses_raw_is_queued_escaped_and_whole() {
+    let env = env().await;
+    // U+FFFE and U+FFFF are valid in JSON strings but not in an SQS body; any customer can
+    // type them.
+    let sample = find(&sms_events(now()), "twilio", "inbound-text");
+    let memory = gateway_tests::memory_gateway_for(Channel::Sms);
+    memory.gateway.handle(incoming(&sample)).await;
+    let mut stored = memory.store.stored().remove(0);
+    stored.message.text = Some("odd \u{FFFE} and \u{FFFF} end".into());
+    env.store().insert(&stored).await.unwrap();
+    let store = env.store();
+    let queues = local::SqsRules(env.queues_via(aws_sdk_sqs::Client::new(&env.sdk)));
+    let (metrics, clock) = (MemorySink::default(), chrono::Utc::now);
+    let publisher = gateway_tests::streams::Publisher {
+        outbox: &store,
+        queues: &queues,
+        metrics: &metrics,
+        clock: &clock,
+    };
+    gateway_tests::streams::StreamReader::new(&env.sdk, &env.p.outbox)
+        .pass(&publisher)
+        .await
+        .unwrap();
+    let queued = local::drain(&env.sdk, &env.p.queue_url).await.unwrap();
+    assert_eq!(queued.len(), 1, "published, not quarantined");
+    assert_eq!(queued[0].body["text"], "odd \u{FFFE} and \u{FFFF} end");
 }

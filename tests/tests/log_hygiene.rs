@@ -38,13 +38,20 @@ async fn logs_and_metrics_carry_no_message_text_numbers_or_secrets() {
     let mut metrics = Vec::new();
     for channel in [Channel::Sms, Channel::Social, Channel::Chat] {
         let g = memory_gateway_for(channel);
-        g.queue.down.store(true, Ordering::SeqCst);
+        g.queues.down.store(true, Ordering::SeqCst);
         let mut samples = all_events(now);
         samples.extend(all_events(now - 3600)); // stale where the scheme is timed: rejected
         samples.retain(|s| s.channel == channel.as_str());
         for sample in &samples {
             g.gateway.handle(incoming(sample)).await;
         }
+        // The publisher's logs too: SQS down (retried), then one message refused for good.
+        g.queued().await;
+        g.queues.down.store(false, Ordering::SeqCst);
+        if let Some(first) = g.store.outbox().first() {
+            g.queues.refuse.lock().unwrap().insert(first.id.clone());
+        }
+        g.queued().await;
         g.store.down.store(true, Ordering::SeqCst);
         g.gateway.handle(incoming(&samples[1])).await;
         metrics.extend(g.metrics.0.lock().unwrap().clone());
@@ -57,8 +64,8 @@ async fn logs_and_metrics_carry_no_message_text_numbers_or_secrets() {
         "logs were captured"
     );
     assert!(
-        logs.contains("publication deferred"),
-        "warnings were captured"
+        logs.contains("publication failed") && logs.contains("message quarantined"),
+        "the publisher's warnings and errors were captured"
     );
     assert!(logs.contains("webhook failed"), "errors were captured");
     let forbidden = fixtures::never_logged();

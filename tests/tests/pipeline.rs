@@ -1,13 +1,13 @@
 //! The pipeline's promises on in-memory adapters: every sample's answer and messages,
 //! verification before parsing, fail-closed secrets, rotation, replay windows, error statuses,
-//! deduplication, the redrive after a queue outage, and logs free of personal data.
+//! deduplication, publication through the outbox (in order, quarantine, the sweep), and logs
+//! free of personal data.
 //! (The same promises against DynamoDB Local and moto: `local_services.rs`.)
 
 use gateway_shared::pipeline::Incoming;
-use gateway_shared::redrive;
 use gateway_shared::schema::{Channel, DeliveryState, Kind, Message};
 use gateway_shared::secrets::{ChannelSecrets, StaticSecrets};
-use gateway_shared::store::{MemoryQueue, MemoryStore};
+use gateway_shared::store::MemoryStore;
 use gateway_shared::telemetry::MemorySink;
 use gateway_tests::fixtures::{self, Sample, find, sms_events};
 use gateway_tests::{incoming, memory_gateway_for, schema_validator};
@@ -142,7 +142,7 @@ async fn every_sample_of_every_channel_gets_its_answer_and_exactly_its_messages(
             assert_eq!(&response.body, body, "{label}: the handshake answer");
         }
         let stored = g.store.messages();
-        let queued = g.queue.sent.lock().unwrap().clone();
+        let queued = g.queued().await;
         assert_eq!(stored.len(), sample.expect.messages, "{label}: stored");
         assert_eq!(
             queued.len(),
@@ -264,15 +264,12 @@ async fn a_retried_delivery_is_stored_and_queued_once() {
         assert_eq!(response.status.as_u16(), 200, "retries are acknowledged");
     }
     assert_eq!(g.store.messages().len(), 1);
-    assert_eq!(g.queue.sent.lock().unwrap().len(), 1);
+    assert_eq!(g.queued().await.len(), 1);
     let lines = g.metrics.0.lock().unwrap().clone();
+    // The request lines (the publisher's lines count other things).
     let duplicates: u64 = lines
         .iter()
-        .map(|l| {
-            serde_json::from_str::<Value>(l).unwrap()["Duplicates"]
-                .as_u64()
-                .unwrap()
-        })
+        .filter_map(|l| serde_json::from_str::<Value>(l).unwrap()["Duplicates"].as_u64())
         .sum();
     assert_eq!(duplicates, 2, "duplicates are counted");
 }
@@ -348,7 +345,7 @@ async fn a_recognised_event_with_nothing_to_store_is_acknowledged() {
         )))
         .await;
     assert_eq!(response.status.as_u16(), 200);
-    assert!(g.store.messages().is_empty() && g.queue.sent.lock().unwrap().is_empty());
+    assert!(g.store.messages().is_empty() && g.queued().await.is_empty());
 }
 
 fn gateway_with_secrets(secrets: Value) -> (gateway_shared::pipeline::Gateway, Arc<MemoryStore>) {
@@ -359,7 +356,6 @@ fn gateway_with_secrets(secrets: Value) -> (gateway_shared::pipeline::Gateway, A
         gateway_tests::settings(Channel::Sms),
         gateway_shared::pipeline::Ports {
             store: store.clone(),
-            queue: Arc::new(MemoryQueue::default()),
             blobs: Arc::new(gateway_shared::blob::MemoryBlobs::default()),
             secrets: Arc::new(StaticSecrets(
                 ChannelSecrets::from_json(&secrets.to_string()).unwrap(),
@@ -505,7 +501,7 @@ async fn bad_requests_get_their_documented_status_and_store_nothing() {
     ));
     let response = g.gateway.handle(incoming(&odd)).await;
     assert_eq!(response.status.as_u16(), 400, "{}", response.body);
-    assert!(g.store.messages().is_empty() && g.queue.sent.lock().unwrap().is_empty());
+    assert!(g.store.messages().is_empty() && g.queued().await.is_empty());
     let reasons: Vec<String> = g
         .metrics
         .0
@@ -538,10 +534,11 @@ fn base64_form(params: &[(&str, &str)]) -> String {
 }
 
 #[tokio::test]
-async fn a_queue_outage_keeps_messages_pending_until_the_redrive_publishes_them_once() {
+async fn a_queue_outage_holds_publication_in_order_and_nothing_is_sent_twice() {
     let g = memory_gateway_for(Channel::Sms);
     let samples = sms_events(now());
-    g.queue.down.store(true, Ordering::SeqCst);
+    g.queues.down.store(true, Ordering::SeqCst);
+    // Two messages of one conversation (the same customer and number), then a third.
     for case in ["inbound-text", "inbound-media"] {
         let response = g
             .gateway
@@ -550,34 +547,124 @@ async fn a_queue_outage_keeps_messages_pending_until_the_redrive_publishes_them_
         assert_eq!(response.status.as_u16(), 200, "stored, so acknowledged");
     }
     assert_eq!(g.store.messages().len(), 2);
-    assert!(g.queue.sent.lock().unwrap().is_empty());
-    let later = chrono::Utc::now() + chrono::Duration::seconds(1);
-    let sweep = || async {
-        redrive::sweep(
+    assert!(g.queued().await.is_empty(), "the queue is down");
+    assert!(g.queued().await.is_empty(), "and retried, still down");
+    assert_eq!(g.store.outbox().len(), 2, "both wait in the outbox");
+    g.queues.down.store(false, Ordering::SeqCst);
+    let sent = g.queued().await;
+    let stored: Vec<_> = {
+        let mut by_arrival = g.store.stored();
+        by_arrival.sort_by_key(|m| (m.message.received_at, m.position));
+        by_arrival.into_iter().map(|m| m.message.id).collect()
+    };
+    assert_eq!(
+        sent.iter().map(|m| m.id.clone()).collect::<Vec<_>>(),
+        stored,
+        "published once each, in the order they were received"
+    );
+    assert!(g.store.outbox().is_empty(), "published records are removed");
+    assert_eq!(g.queued().await.len(), 2, "nothing is sent again");
+}
+
+#[tokio::test]
+async fn a_message_whose_send_fails_once_is_not_overtaken_by_the_next_of_its_conversation() {
+    let g = memory_gateway_for(Channel::Sms);
+    let samples = sms_events(now());
+    let first = find(&samples, "twilio", "inbound-text");
+    let second = find(&samples, "twilio", "inbound-media");
+    let (a, b) = (
+        gateway_tests::message_ids(&first).await.remove(0),
+        gateway_tests::message_ids(&second).await.remove(0),
+    );
+    g.gateway.handle(incoming(&first)).await;
+    g.gateway.handle(incoming(&second)).await;
+    // The queue fails the first message's send once (a throttle, a timeout), the second's not.
+    g.queues.flaky.lock().unwrap().insert(a.clone());
+    let once: Vec<String> = g.queued().await.into_iter().map(|m| m.id).collect();
+    assert!(
+        once.is_empty(),
+        "nothing after the failed one is sent: {once:?}"
+    );
+    let sent: Vec<String> = g.queued().await.into_iter().map(|m| m.id).collect();
+    assert_eq!(sent, [a, b], "retried in order, each once");
+}
+
+#[tokio::test]
+async fn a_message_the_queue_refuses_for_good_is_quarantined_and_blocks_nothing() {
+    let g = memory_gateway_for(Channel::Sms);
+    let samples = sms_events(now());
+    let poison = find(&samples, "twilio", "inbound-text");
+    let poison_ids = gateway_tests::message_ids(&poison).await;
+    g.queues
+        .refuse
+        .lock()
+        .unwrap()
+        .extend(poison_ids.iter().cloned());
+    for case in ["inbound-text", "inbound-media"] {
+        g.gateway
+            .handle(incoming(&find(&samples, "twilio", case)))
+            .await;
+    }
+    g.gateway
+        .handle(incoming(&find(&samples, "plivo", "inbound-text")))
+        .await;
+    let sent: Vec<String> = g.queued().await.into_iter().map(|m| m.id).collect();
+    assert_eq!(sent.len(), 2, "the others are published: {sent:?}");
+    assert!(!sent.contains(&poison_ids[0]));
+    let outbox = g.store.outbox();
+    assert_eq!(outbox.len(), 1, "the refused message is kept");
+    assert_eq!(outbox[0].id, poison_ids[0]);
+    assert!(outbox[0].quarantined.is_some(), "and marked quarantined");
+    let lines = g.metrics.0.lock().unwrap().clone();
+    assert!(
+        lines.iter().any(|l| l.contains("\"Quarantined\":1")),
+        "quarantine is counted for the alarm"
+    );
+    // The sweep counts it every run and leaves it alone.
+    let report = gateway_shared::outbox::sweep(
+        g.store.as_ref(),
+        g.queues.as_ref(),
+        &g.metrics,
+        chrono::Utc::now() + chrono::Duration::hours(1),
+        chrono::Duration::minutes(15),
+        100,
+    )
+    .await
+    .unwrap();
+    assert_eq!((report.quarantined, report.published), (1, 0));
+}
+
+#[tokio::test]
+async fn the_sweep_publishes_only_what_the_stream_left_behind_long_enough() {
+    let g = memory_gateway_for(Channel::Sms);
+    let samples = sms_events(now());
+    g.gateway
+        .handle(incoming(&find(&samples, "twilio", "inbound-text")))
+        .await;
+    let sweep = |at: chrono::DateTime<chrono::Utc>| {
+        gateway_shared::outbox::sweep(
             g.store.as_ref(),
-            g.queue.as_ref(),
-            Channel::Sms,
-            later,
-            0,
+            g.queues.as_ref(),
+            &g.metrics,
+            at,
+            chrono::Duration::minutes(15),
             100,
         )
-        .await
-        .unwrap()
     };
-    let report = sweep().await;
+    let young = sweep(chrono::Utc::now() + chrono::Duration::minutes(14))
+        .await
+        .unwrap();
     assert_eq!(
-        (report.found, report.published),
-        (2, 0),
-        "still down: nothing published"
+        (young.waiting, young.published, young.oldest_age_secs / 60),
+        (1, 0, 14),
+        "a record younger than the minimum age is the stream's"
     );
-    g.queue.down.store(false, Ordering::SeqCst);
-    let report = sweep().await;
-    assert_eq!((report.found, report.published), (2, 2));
-    let again = sweep().await;
-    assert_eq!(again.found, 0, "published messages are no longer pending");
-    let sent = g.queue.sent.lock().unwrap().clone();
-    assert_eq!(sent.len(), 2);
-    assert!(sent[0].received_at <= sent[1].received_at, "oldest first");
+    let old = sweep(chrono::Utc::now() + chrono::Duration::minutes(16))
+        .await
+        .unwrap();
+    assert_eq!((old.waiting, old.published), (1, 1));
+    assert_eq!(g.queues.sent.lock().unwrap().len(), 1);
+    assert!(g.store.outbox().is_empty());
 }
 
 #[tokio::test]
@@ -587,12 +674,9 @@ async fn a_store_outage_answers_503_so_the_provider_retries() {
     let sample = find(&sms_events(now()), "plivo", "inbound-text");
     let response = g.gateway.handle(incoming(&sample)).await;
     assert_eq!(response.status.as_u16(), 503);
-    assert!(
-        g.queue.sent.lock().unwrap().is_empty(),
-        "nothing unstored is queued"
-    );
+    assert!(g.queued().await.is_empty(), "nothing unstored is queued");
     g.store.down.store(false, Ordering::SeqCst);
     let retry = g.gateway.handle(incoming(&sample)).await;
     assert_eq!(retry.status.as_u16(), 200, "the provider's retry succeeds");
-    assert_eq!(g.queue.sent.lock().unwrap().len(), 1);
+    assert_eq!(g.queued().await.len(), 1);
 }

@@ -9,7 +9,7 @@ use gateway_shared::blob::MemoryBlobs;
 use gateway_shared::pipeline::{Gateway, Incoming, Ports, Response, Settings};
 use gateway_shared::schema::{Channel, Message};
 use gateway_shared::secrets::{ChannelSecrets, StaticSecrets};
-use gateway_shared::store::{MemoryQueue, MemoryStore};
+use gateway_shared::store::MemoryStore;
 use gateway_shared::telemetry::MemorySink;
 use gateway_tests::fixtures::{self, find};
 use gateway_tests::{incoming, providers, standins};
@@ -49,7 +49,6 @@ fn gateway(
         },
         Ports {
             store: store.clone(),
-            queue: Arc::new(MemoryQueue::default()),
             blobs: Arc::new(MemoryBlobs::default()),
             secrets: Arc::new(StaticSecrets(
                 ChannelSecrets::from_json(&secret.to_string()).unwrap(),

@@ -43,7 +43,7 @@ async fn the_x_crc_cannot_sign_a_forged_direct_message() {
     let base = channel_var("social", "URL");
     let queue_url = channel_var("social", "QUEUE_URL");
     let sdk = local::sdk().await;
-    local::drain(&sdk, &queue_url).await.unwrap();
+    local::drain_served(&sdk, &queue_url).await.unwrap();
     let client = reqwest::Client::new();
     let forged = fixtures::dm_body_for_crc();
     let crc = client
@@ -71,7 +71,10 @@ async fn the_x_crc_cannot_sign_a_forged_direct_message() {
         .unwrap();
     assert_eq!(post.status().as_u16(), 401);
     assert!(
-        local::drain(&sdk, &queue_url).await.unwrap().is_empty(),
+        local::drain_served(&sdk, &queue_url)
+            .await
+            .unwrap()
+            .is_empty(),
         "nothing forged is queued"
     );
 }
@@ -80,11 +83,11 @@ async fn an_oversize_transcript_arrives_as_a_claim_check() {
     let base = channel_var("voice", "URL");
     let queue_url = channel_var("voice", "QUEUE_URL");
     let sdk = local::sdk().await;
-    local::drain(&sdk, &queue_url).await.unwrap();
+    local::drain_served(&sdk, &queue_url).await.unwrap();
     let sample = fixtures::retell_long_call(chrono::Utc::now().timestamp(), 3_000);
     let (status, body) = send(&reqwest::Client::new(), &base, &sample).await.unwrap();
     assert_eq!(status, 200, "{body}");
-    let queued = local::drain(&sdk, &queue_url).await.unwrap();
+    let queued = local::drain_served(&sdk, &queue_url).await.unwrap();
     assert_eq!(queued.len(), 1);
     assert_eq!(queued[0].attributes["claim_check"], "s3");
     let key = queued[0].body["claim_check"]["object"]["key"]
@@ -105,7 +108,7 @@ async fn answers_every_sample_and_queues_exactly_the_valid_ones(channel: &str) {
     let base = channel_var(channel, "URL");
     let queue_url = channel_var(channel, "QUEUE_URL");
     let sdk = local::sdk().await;
-    local::drain(&sdk, &queue_url).await.unwrap();
+    local::drain_served(&sdk, &queue_url).await.unwrap();
     let client = reqwest::Client::new();
     let samples = samples(channel);
     let mut expected = 0;
@@ -122,7 +125,7 @@ async fn answers_every_sample_and_queues_exactly_the_valid_ones(channel: &str) {
     for sample in samples.iter().filter(|s| s.expect.messages > 0) {
         assert_eq!(send(&client, &base, sample).await.unwrap().0, 200);
     }
-    let queued = local::drain(&sdk, &queue_url).await.unwrap();
+    let queued = local::drain_served(&sdk, &queue_url).await.unwrap();
     assert_eq!(
         queued.len(),
         expected,

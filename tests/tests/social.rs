@@ -15,7 +15,7 @@ async fn messages(provider: &str, case: &str) -> Vec<Message> {
         response.body
     );
     // Queue order is the order the provider sent them in.
-    g.queue.sent.lock().unwrap().clone()
+    g.queued().await
 }
 
 #[tokio::test]
@@ -47,7 +47,7 @@ async fn a_whatsapp_batch_becomes_one_message_each_and_a_retry_stores_nothing_tw
         g.gateway.handle(incoming(&sample)).await.status.as_u16(),
         200
     );
-    let all = g.queue.sent.lock().unwrap().clone();
+    let all = g.queued().await;
     assert_eq!(all.len(), 7, "each entry's messages and statuses, once");
     let image = &all[0];
     assert_eq!(image.attachments[0].kind, AttachmentKind::Image);

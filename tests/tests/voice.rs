@@ -26,7 +26,7 @@ async fn transcript(provider: &str, case: &str) -> Message {
         "{provider}-{case}: {}",
         response.body
     );
-    let mut queued = g.queue.sent.lock().unwrap().clone();
+    let mut queued = g.queued().await;
     assert_eq!(queued.len(), 1, "{provider}-{case}: one message");
     let m = queued.remove(0);
     let json = serde_json::to_value(&m).unwrap();
@@ -90,14 +90,11 @@ async fn twilio_realtime_events_become_one_transcript_when_the_session_stops() {
     for case in session {
         let response = send(&g, &find(&samples, "twilio", case)).await;
         assert_eq!(response.status.as_u16(), 200, "{case}");
-        assert!(
-            g.queue.sent.lock().unwrap().is_empty(),
-            "{case}: nothing queued yet"
-        );
+        assert!(g.queued().await.is_empty(), "{case}: nothing queued yet");
     }
     let stopped = find(&samples, "twilio", "realtime-stopped");
     assert_eq!(send(&g, &stopped).await.status.as_u16(), 200);
-    let queued = g.queue.sent.lock().unwrap().clone();
+    let queued = g.queued().await;
     assert_eq!(queued.len(), 1);
     let m = &queued[0];
     assert_inbound_call(m, "CA00000000000000000000000000000002");
@@ -205,7 +202,7 @@ async fn a_failed_assemblyai_fetch_answers_5xx_and_stores_nothing() {
     let g = memory_gateway_for(Channel::Voice);
     let response = send(&g, &find(&samples, "assemblyai", "completed-fetch-fails")).await;
     assert_eq!(response.status.as_u16(), 502, "AssemblyAI retries 5xx");
-    assert!(g.store.messages().is_empty() && g.queue.sent.lock().unwrap().is_empty());
+    assert!(g.store.messages().is_empty() && g.queued().await.is_empty());
 
     // An API that cannot be reached at all is the same.
     let unreachable = {
@@ -222,7 +219,6 @@ async fn a_failed_assemblyai_fetch_answers_5xx_and_stores_nothing() {
         gateway_tests::settings(Channel::Voice),
         gateway_shared::pipeline::Ports {
             store: g.store.clone(),
-            queue: g.queue.clone(),
             blobs: g.blobs.clone(),
             secrets: std::sync::Arc::new(gateway_shared::secrets::StaticSecrets(
                 gateway_shared::secrets::ChannelSecrets::from_json(
@@ -267,7 +263,7 @@ async fn an_oversize_transcript_is_queued_as_a_claim_check_on_the_whole_message(
     );
     let response = send(&g, &sample).await;
     assert_eq!(response.status.as_u16(), 200, "{}", response.body);
-    let queued = g.queue.sent.lock().unwrap().clone();
+    let queued = g.queued().await;
     assert_eq!(queued.len(), 1);
     let slim = &queued[0];
     let bytes = serde_json::to_vec(slim).unwrap();

@@ -169,6 +169,21 @@ async fn run() -> Result<()> {
             expected.insert(id.clone(), r.channel);
         }
     }
+    // Off the request path: the publisher, fed by the outbox's stream, sends them.
+    let published = std::time::Instant::now();
+    let channel_queues = queues
+        .iter()
+        .map(|(c, url)| Ok((c.parse()?, url.clone())))
+        .collect::<std::result::Result<BTreeMap<gateway_shared::schema::Channel, String>, String>>(
+        )?;
+    let pass = local::publish(&sdk, &table, &channel_queues).await?;
+    println!(
+        "publisher: {} stream records in {} batches ({} failed) in {:.2} s",
+        pass.delivered,
+        pass.invocations,
+        pass.failures,
+        published.elapsed().as_secs_f64()
+    );
     let mut seen: BTreeMap<String, usize> = BTreeMap::new();
     for (c, (channel, _)) in urls.iter().enumerate() {
         for q in local::drain(&sdk, &queues[channel]).await? {

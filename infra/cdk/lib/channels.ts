@@ -14,8 +14,8 @@ export interface Channel {
   readonly methods: string[];
   /** Channel-specific settings: a stack parameter each, passed as an environment variable. */
   readonly settings: { parameter: string; env: string; default: string; description: string }[];
-  /** What its function may do: actions on the table, its queue, its secret, or the objects under its prefix. */
-  readonly grants: { resource: 'table' | 'queue' | 'secret' | 'objects'; actions: string[] }[];
+  /** What its function may do: actions on the table, the outbox, its secret, or the objects under its prefix. */
+  readonly grants: { resource: 'table' | 'outbox' | 'secret' | 'objects'; actions: string[] }[];
 }
 
 export const CHANNELS: Channel[] = [
@@ -24,16 +24,15 @@ export const CHANNELS: Channel[] = [
     "grants": [
       {
         "actions": [
-          "dynamodb:PutItem",
-          "dynamodb:UpdateItem"
+          "dynamodb:PutItem"
         ],
         "resource": "table"
       },
       {
         "actions": [
-          "sqs:SendMessage"
+          "dynamodb:PutItem"
         ],
-        "resource": "queue"
+        "resource": "outbox"
       },
       {
         "actions": [
@@ -68,16 +67,15 @@ export const CHANNELS: Channel[] = [
     "grants": [
       {
         "actions": [
-          "dynamodb:PutItem",
-          "dynamodb:UpdateItem"
+          "dynamodb:PutItem"
         ],
         "resource": "table"
       },
       {
         "actions": [
-          "sqs:SendMessage"
+          "dynamodb:PutItem"
         ],
-        "resource": "queue"
+        "resource": "outbox"
       },
       {
         "actions": [
@@ -113,16 +111,15 @@ export const CHANNELS: Channel[] = [
     "grants": [
       {
         "actions": [
-          "dynamodb:PutItem",
-          "dynamodb:UpdateItem"
+          "dynamodb:PutItem"
         ],
         "resource": "table"
       },
       {
         "actions": [
-          "sqs:SendMessage"
+          "dynamodb:PutItem"
         ],
-        "resource": "queue"
+        "resource": "outbox"
       },
       {
         "actions": [
@@ -168,9 +165,9 @@ export const CHANNELS: Channel[] = [
       },
       {
         "actions": [
-          "sqs:SendMessage"
+          "dynamodb:PutItem"
         ],
-        "resource": "queue"
+        "resource": "outbox"
       },
       {
         "actions": [
@@ -213,16 +210,15 @@ export const CHANNELS: Channel[] = [
     "grants": [
       {
         "actions": [
-          "dynamodb:PutItem",
-          "dynamodb:UpdateItem"
+          "dynamodb:PutItem"
         ],
         "resource": "table"
       },
       {
         "actions": [
-          "sqs:SendMessage"
+          "dynamodb:PutItem"
         ],
-        "resource": "queue"
+        "resource": "outbox"
       },
       {
         "actions": [

@@ -14,6 +14,7 @@ import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as sources from 'aws-cdk-lib/aws-lambda-event-sources';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secrets from 'aws-cdk-lib/aws-secretsmanager';
@@ -82,10 +83,17 @@ export class GatewayStack extends Stack {
       partitionKey: { name: 'customer_key', type: dynamodb.AttributeType.STRING },
       sortKey: { name: 'timeline', type: dynamodb.AttributeType.STRING },
     });
-    table.addGlobalSecondaryIndex({
-      indexName: 'pending',
-      partitionKey: { name: 'pending', type: dynamodb.AttributeType.STRING },
-      sortKey: { name: 'received_at', type: dynamodb.AttributeType.STRING },
+    // Messages waiting for publication, one partition per conversation in arrival order, written
+    // in the same transaction as the message; its stream feeds the publisher. No TTL: an
+    // unpublished record must never vanish on its own.
+    const outbox = new dynamodb.Table(this, 'OutboxTable', {
+      partitionKey: { name: 'conversation', type: dynamodb.AttributeType.STRING },
+      sortKey: { name: 'seq', type: dynamodb.AttributeType.STRING },
+      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      encryption: dynamodb.TableEncryption.AWS_MANAGED,
+      stream: dynamodb.StreamViewType.NEW_IMAGE,
+      removalPolicy: RemovalPolicy.RETAIN,
     });
 
     // Claim checks, inline attachments and oversize raw bodies; expires like the table's items.
@@ -186,7 +194,7 @@ export class GatewayStack extends Stack {
         environment: {
           CHANNEL: channel.name,
           TABLE_NAME: table.tableName,
-          QUEUE_URL: queue.queueUrl,
+          OUTBOX_TABLE_NAME: outbox.tableName,
           SECRET_ID: secret.secretArn,
           PUBLIC_BASE_URL: baseUrl(`/${channel.name}`),
           RETENTION_DAYS: retentionDays.valueAsString,
@@ -200,7 +208,7 @@ export class GatewayStack extends Stack {
       // What the registry derives from the pipeline and the providers' state.
       const granted = {
         table: [table.tableArn],
-        queue: [queue.queueArn],
+        outbox: [outbox.tableArn],
         secret: [secret.secretArn],
         objects: [blobs.arnForObjects(`${channel.name}/*`)],
       };
@@ -251,10 +259,34 @@ export class GatewayStack extends Stack {
           })]),
         ),
       });
-      alarm('RedriveFailedAlarm', `The redrive could not publish pending ${channel.title} messages (SQS unavailable?).`,
-        new cw.Metric({
-          namespace: NAMESPACE, metricName: 'RedriveFailed', statistic: 'Sum', period: Duration.minutes(5),
+      // Emitted by the sweep every minute for every channel: missing data means it is not running.
+      const outboxAge = new cw.Alarm(scope, 'OutboxAgeAlarm', {
+        alarmDescription: `A ${channel.title} message has waited more than 3 minutes for its queue (publisher behind or failing, SQS unavailable), or the sweep is not reporting.`,
+        metric: new cw.Metric({
+          namespace: NAMESPACE, metricName: 'OutboxOldestAge', statistic: 'Maximum', period: Duration.minutes(1),
           dimensionsMap: { channel: channel.name },
+        }),
+        threshold: 180, evaluationPeriods: 3,
+        comparisonOperator: cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        treatMissingData: cw.TreatMissingData.BREACHING,
+      });
+      notify(outboxAge);
+      alarm('QuarantinedAlarm', `A ${channel.title} message SQS refuses for good is quarantined in the outbox (see the runbook in the README).`,
+        new cw.Metric({
+          namespace: NAMESPACE, metricName: 'OutboxQuarantined', statistic: 'Maximum', period: Duration.minutes(5),
+          dimensionsMap: { channel: channel.name },
+        }), 0);
+      alarm('UnavailableAlarm', `${channel.title} webhooks answered 5xx (storage, secrets or a provider API failing); providers that do not retry lose them.`,
+        new cw.MathExpression({
+          expression: 'storage + secrets + providerapi',
+          label: '5xx answers',
+          period: Duration.minutes(5),
+          usingMetrics: Object.fromEntries(
+            [['storage', 'storage_failed'], ['secrets', 'secrets_unavailable'], ['providerapi', 'provider_api_failed']].map(([key, reason]) => [key, new cw.Metric({
+              namespace: NAMESPACE, metricName: 'Rejected', statistic: 'Sum', period: Duration.minutes(5),
+              dimensionsMap: { channel: channel.name, reason },
+            })]),
+          ),
         }), 0);
       const signatures = alarm('RejectedSignaturesAlarm', `A spike of ${channel.title} webhooks with missing, invalid or stale signatures.`, rejected, 0);
       (signatures.node.defaultChild as cw.CfnAlarm).threshold = rejectedThreshold.valueAsNumber;
@@ -267,8 +299,8 @@ export class GatewayStack extends Stack {
         dashboardName: `${Aws.STACK_NAME}-${channel.name}`,
         widgets: [
           [
-            new cw.GraphWidget({ title: `${channel.title} webhooks`, left: ['Accepted', 'Duplicates', 'Rejected', 'PublishDeferred'].map((m) => metric(m)) }),
-            new cw.GraphWidget({ title: `${channel.title} handler latency (ms)`, left: [metric('Latency', 'p50'), metric('Latency', 'p99')] }),
+            new cw.GraphWidget({ title: `${channel.title} webhooks`, left: ['Accepted', 'Duplicates', 'Rejected', 'Published', 'Quarantined'].map((m) => metric(m)) }),
+            new cw.GraphWidget({ title: `${channel.title} handler latency (ms)`, left: [metric('Latency', 'p50'), metric('Latency', 'p99'), metric('PublishLatency', 'p99')] }),
           ],
           [
             new cw.GraphWidget({ title: `${channel.title} function`, left: [fn.metricInvocations(), fn.metricErrors(), fn.metricThrottles()] }),
@@ -293,36 +325,105 @@ export class GatewayStack extends Stack {
       });
     }
 
-    // ---------------------------------------------------------------- redrive
+    const queueVariables = Object.fromEntries(redriveQueues.map(({ channel, queue }) => [`QUEUE_URL_${channel.name.toUpperCase()}`, queue.queueUrl]));
+    const sendToQueues = new iam.PolicyStatement({
+      actions: ['sqs:SendMessage'], resources: redriveQueues.map(({ queue }) => queue.queueArn),
+    });
+
+    // ---------------------------------------------------------------- publisher
+    // Tails the outbox's stream: each shard's records in order, a failed record retried (and
+    // everything after it in its shard), a failing batch halved, retries bounded; what is given
+    // up is reported to the failures queue and stays in the outbox for the sweep.
+    const publisherFailures = new sqs.Queue(this, 'PublisherFailuresQueue', {
+      retentionPeriod: Duration.days(14),
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+    });
+    Validations.of(publisherFailures).acknowledge({
+      id: 'AwsSolutions-SQS3',
+      reason: 'This queue is itself where the stream reports what it gave up (the records stay in the outbox, the sweep publishes them).',
+    });
+    const publisher = new RustFunction(this, 'PublisherFunction', {
+      manifestPath: MANIFEST,
+      binaryName: 'publisher',
+      architecture: lambda.Architecture.ARM_64,
+      description: 'Publishes each stored message to its channel\'s FIFO queue, in order per conversation.',
+      memorySize: 256,
+      timeout: Duration.seconds(60),
+      tracing: lambda.Tracing.ACTIVE,
+      logGroup: logRetention(this, 'PublisherLogGroup'),
+      environment: { OUTBOX_TABLE_NAME: outbox.tableName, ...queueVariables },
+    });
+    Tags.of(publisher).add('function', 'publisher');
+    publisher.addToRolePolicy(new iam.PolicyStatement({ actions: ['dynamodb:DeleteItem', 'dynamodb:UpdateItem'], resources: [outbox.tableArn] }));
+    publisher.addToRolePolicy(sendToQueues);
+    publisher.addEventSource(new sources.DynamoEventSource(outbox, {
+      startingPosition: lambda.StartingPosition.TRIM_HORIZON,
+      batchSize: 100,
+      bisectBatchOnError: true,
+      reportBatchItemFailures: true,
+      retryAttempts: 10,
+      maxRecordAge: Duration.hours(1),
+      parallelizationFactor: 1,
+      filters: [lambda.FilterCriteria.filter({ eventName: lambda.FilterRule.isEqual('INSERT') })],
+      onFailure: new sources.SqsDlq(publisherFailures),
+    }));
+    acknowledgeLambdaBasics(publisher);
+    Validations.of(publisher).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason: 'dynamodb:ListStreams takes no resource ARN (the event source mapping\'s read grant); X-Ray takes none either.',
+    });
+
+    // ---------------------------------------------------------------- sweep
+    // The backstop: publishes what the stream could not deliver (older than 15 minutes), each
+    // conversation in order, and reports the outbox's oldest age and quarantine every run.
     const redrive = new RustFunction(this, 'RedriveFunction', {
       manifestPath: MANIFEST,
       binaryName: 'redrive',
       architecture: lambda.Architecture.ARM_64,
-      description: 'Publishes stored messages whose queue publication failed.',
+      description: 'Publishes the outbox records the stream could not deliver; reports the outbox\'s age.',
       memorySize: 256,
       timeout: Duration.seconds(60),
       reservedConcurrentExecutions: 1,
       tracing: lambda.Tracing.ACTIVE,
       logGroup: logRetention(this, 'RedriveLogGroup'),
-      environment: {
-        TABLE_NAME: table.tableName,
-        ...Object.fromEntries(redriveQueues.map(({ channel, queue }) => [`QUEUE_URL_${channel.name.toUpperCase()}`, queue.queueUrl])),
-      },
+      environment: { OUTBOX_TABLE_NAME: outbox.tableName, SWEEP_MIN_AGE_SECS: '900', ...queueVariables },
     });
     Tags.of(redrive).add('function', 'redrive');
-    redrive.addToRolePolicy(new iam.PolicyStatement({ actions: ['dynamodb:Query'], resources: [`${table.tableArn}/index/pending`] }));
-    redrive.addToRolePolicy(new iam.PolicyStatement({ actions: ['dynamodb:UpdateItem'], resources: [table.tableArn] }));
     redrive.addToRolePolicy(new iam.PolicyStatement({
-      actions: ['sqs:SendMessage'], resources: redriveQueues.map(({ queue }) => queue.queueArn),
+      actions: ['dynamodb:Scan', 'dynamodb:DeleteItem', 'dynamodb:UpdateItem'], resources: [outbox.tableArn],
     }));
+    redrive.addToRolePolicy(sendToQueues);
     acknowledgeLambdaBasics(redrive);
     new events.Rule(this, 'RedriveSchedule', {
       schedule: events.Schedule.rate(Duration.minutes(1)),
       targets: [new targets.LambdaFunction(redrive)],
     });
 
+    const shared = (id: string, description: string, metric: cw.IMetric, threshold: number, period = 1) => {
+      const a = new cw.Alarm(this, id, {
+        alarmDescription: description, metric, threshold, evaluationPeriods: period,
+        comparisonOperator: cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        treatMissingData: cw.TreatMissingData.NOT_BREACHING,
+      });
+      notify(a);
+    };
+    shared('PublisherErrorsAlarm', 'The publisher function failed (crashed or timed out); the stream retries its batch.',
+      publisher.metricErrors({ statistic: 'Sum', period: Duration.minutes(5) }), 0);
+    shared('PublisherIteratorAgeAlarm', 'The publisher is more than 3 minutes behind the outbox\'s stream (SQS failing, or the publisher stuck).',
+      publisher.metric('IteratorAge', { statistic: 'Maximum', period: Duration.minutes(1) }), 180000, 3);
+    shared('PublisherGaveUpAlarm', 'The stream gave up on a batch of the outbox (its records wait for the sweep).',
+      publisherFailures.metricApproximateNumberOfMessagesVisible({ statistic: 'Maximum', period: Duration.minutes(5) }), 0);
+    shared('RedriveErrorsAlarm', 'The sweep failed (crashed, timed out or could not read the outbox).',
+      redrive.metricErrors({ statistic: 'Sum', period: Duration.minutes(5) }), 0);
+
     new CfnOutput(this, 'HttpApiUrl', { value: apiUrl });
     new CfnOutput(this, 'MessagesTableName', { value: table.tableName });
+    new CfnOutput(this, 'OutboxTableName', {
+      description: 'Messages not yet on their queue; quarantined ones carry `quarantined` (the reason).',
+      value: outbox.tableName,
+    });
+    new CfnOutput(this, 'PublisherFailuresQueueUrl', { value: publisherFailures.queueUrl });
     new CfnOutput(this, 'BlobsBucketName', {
       description: 'Claim-checked messages (<channel>/messages/), e-mail attachments and oversize raw bodies.',
       value: blobs.bucketName,

@@ -65,7 +65,7 @@ for (const channel of CHANNELS) {
     assert.deepEqual(fn.ReservedConcurrentExecutions, { Ref: `${channel.id}ReservedConcurrency` });
     assert.deepEqual(
       Object.keys(fn.Environment.Variables).sort(),
-      ['BUCKET_NAME', 'CHANNEL', 'PUBLIC_BASE_URL', 'QUEUE_URL', 'RETENTION_DAYS', 'SECRET_ID', 'TABLE_NAME',
+      ['BUCKET_NAME', 'CHANNEL', 'OUTBOX_TABLE_NAME', 'PUBLIC_BASE_URL', 'RETENTION_DAYS', 'SECRET_ID', 'TABLE_NAME',
         ...(channel.settings ?? []).map((s) => s.env)].sort(),
     );
     for (const method of channel.methods) {
@@ -89,7 +89,8 @@ for (const channel of CHANNELS) {
     });
     const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm') as Resources)
       .map((a) => a.Properties.MetricName ?? a.Properties.Metrics?.find((m: any) => m.Expression)?.Expression);
-    for (const metric of ['ApproximateNumberOfMessagesVisible', 'Errors', 'Throttles', 'invalid + missing + stale + unconfigured']) {
+    for (const metric of ['ApproximateNumberOfMessagesVisible', 'Errors', 'Throttles', 'invalid + missing + stale + unconfigured',
+      'OutboxOldestAge', 'OutboxQuarantined', 'storage + secrets + providerapi', 'IteratorAge']) {
       assert.ok(alarms.includes(metric), `alarm on ${metric}`);
     }
     template.hasResourceProperties('AWS::CloudWatch::Dashboard', {
@@ -103,48 +104,64 @@ for (const channel of CHANNELS) {
     template.hasOutput(`${channel.id}QueueArn`, {});
   });
 
-  test(`${channel.name}: least privilege (the registry's grants: its own queue, secret and objects, the table actions it makes)`, () => {
+  test(`${channel.name}: least privilege (the registry's grants: its secret and objects, the table and outbox writes it makes; no queue)`, () => {
     const { template } = synth();
     const [, fn] = functionByBinary(template, channel.name);
     const granted = roleStatements(template, fn)
       .filter((s) => !String(s.Action).startsWith('xray:'))
       .map((s) => [[s.Action].flat(), JSON.stringify(s.Resource)]);
-    const queues = template.findResources('AWS::SQS::Queue', {
-      Properties: { QueueName: { 'Fn::Join': ['', [{ Ref: 'AWS::StackName' }, `-${channel.name}.fifo`]] } },
-    });
-    const [queue] = Object.keys(queues);
     const [secret] = Object.keys(template.findResources('AWS::SecretsManager::Secret', {
       Properties: { Name: { 'Fn::Join': ['', [{ Ref: 'AWS::StackName' }, `/${channel.name}`]] } },
     }));
-    const [table] = Object.keys(template.findResources('AWS::DynamoDB::Table'));
+    const [table] = Object.keys(template.findResources('AWS::DynamoDB::Table', {
+      Properties: { KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }] },
+    }));
+    const [outbox] = Object.keys(template.findResources('AWS::DynamoDB::Table', {
+      Properties: { StreamSpecification: { StreamViewType: 'NEW_IMAGE' } },
+    }));
     const [bucket] = Object.keys(template.findResources('AWS::S3::Bucket'));
     const resource = {
       table: { 'Fn::GetAtt': [table, 'Arn'] },
-      queue: { 'Fn::GetAtt': [queue, 'Arn'] },
+      outbox: { 'Fn::GetAtt': [outbox, 'Arn'] },
       secret: { Ref: secret },
       objects: { 'Fn::Join': ['', [{ 'Fn::GetAtt': [bucket, 'Arn'] }, `/${channel.name}/*`]] },
     };
     assert.deepEqual(granted, channel.grants.map((g) => [g.actions, JSON.stringify(resource[g.resource])]));
-    assert.ok(channel.grants.length >= 4, 'table, queue, secret and objects');
+    assert.ok(channel.grants.length >= 4, 'table, outbox, secret and objects');
+    assert.ok(!granted.some(([actions]) => [actions].flat().some((a) => String(a).startsWith('sqs:'))), 'publication is not the channel function\'s');
   });
 }
 
-test('shared: table with indexes, TTL and point-in-time recovery; redrive every minute', () => {
+test('shared: table with its index, TTL and point-in-time recovery; the outbox, its stream and publisher; the sweep every minute', () => {
   const { template } = synth();
   template.hasResourceProperties('AWS::DynamoDB::Table', {
     BillingMode: 'PAY_PER_REQUEST',
     KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }],
     PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
     TimeToLiveSpecification: { AttributeName: 'expires_at', Enabled: true },
-    GlobalSecondaryIndexes: Match.arrayWith([
-      Match.objectLike({ IndexName: 'by-customer' }),
-      Match.objectLike({ IndexName: 'pending' }),
-    ]),
+    GlobalSecondaryIndexes: [Match.objectLike({ IndexName: 'by-customer' })],
   });
+  template.hasResourceProperties('AWS::DynamoDB::Table', {
+    KeySchema: [{ AttributeName: 'conversation', KeyType: 'HASH' }, { AttributeName: 'seq', KeyType: 'RANGE' }],
+    StreamSpecification: { StreamViewType: 'NEW_IMAGE' },
+    PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+  });
+  template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+    StartingPosition: 'TRIM_HORIZON',
+    BisectBatchOnFunctionError: true,
+    FunctionResponseTypes: ['ReportBatchItemFailures'],
+    MaximumRetryAttempts: 10,
+    MaximumRecordAgeInSeconds: 3600,
+    FilterCriteria: { Filters: [{ Pattern: JSON.stringify({ eventName: ['INSERT'] }) }] },
+    DestinationConfig: { OnFailure: { Destination: Match.anyValue() } },
+  });
+  const queues = ['OUTBOX_TABLE_NAME', ...CHANNELS.map((c) => `QUEUE_URL_${c.name.toUpperCase()}`)];
+  const [, publisher] = functionByBinary(template, 'publisher');
+  assert.deepEqual(Object.keys(publisher.Environment.Variables).sort(), queues.sort());
   const [, redrive] = functionByBinary(template, 'redrive');
   assert.deepEqual(
     Object.keys(redrive.Environment.Variables).sort(),
-    ['TABLE_NAME', ...CHANNELS.map((c) => `QUEUE_URL_${c.name.toUpperCase()}`)].sort(),
+    [...queues, 'SWEEP_MIN_AGE_SECS'].sort(),
   );
   template.hasResourceProperties('AWS::Events::Rule', { ScheduleExpression: 'rate(1 minute)' });
   template.hasResourceProperties('AWS::ApiGatewayV2::Stage', {

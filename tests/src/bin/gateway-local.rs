@@ -1,9 +1,10 @@
 //! The local run's tool: writes the samples, provisions the local services, sends the samples
-//! as signed HTTP requests, runs the redrive once, shows what arrived, and serves the stand-ins
+//! as signed HTTP requests, publishes from the outbox's stream, shows what arrived, and serves
+//! the stand-ins
 //! and recording proxies the tests use. `gateway-local --help` lists its commands.
 
 use clap::{Args, Parser, Subcommand};
-use gateway_shared::aws::{DynamoStore, SqsQueue};
+use gateway_shared::aws::{DynamoStore, SqsQueues};
 use gateway_shared::channels::{self, CHANNELS};
 use gateway_shared::schema::Channel;
 use gateway_tests::fixtures::{self, COMMITTED_AT};
@@ -65,12 +66,15 @@ enum Command {
         #[arg(long)]
         verbose: bool,
     },
-    /// Publish, once, whatever is stored but not yet on its queue.
-    Redrive {
+    /// Publish what the outbox's stream holds (as the publisher function does in AWS), then
+    /// sweep what it could not deliver and is older than `--sweep-min-age` seconds.
+    Publish {
         #[arg(long)]
         table: String,
         #[command(flatten)]
         queues: Queues,
+        #[arg(long, default_value_t = 900)]
+        sweep_min_age: i64,
     },
     /// What arrived: per channel, the queued messages; then each customer's timeline.
     Show {
@@ -150,7 +154,11 @@ async fn main() -> ExitCode {
             Ok(())
         }
         Command::Send { urls, verbose } => send(&urls, verbose).await,
-        Command::Redrive { table, queues } => redrive(&table, &queues.queues).await,
+        Command::Publish {
+            table,
+            queues,
+            sweep_min_age,
+        } => publish(&table, &queues.queues, sweep_min_age).await,
         Command::Show {
             table,
             queues,
@@ -297,25 +305,29 @@ async fn send(urls: &[(Channel, String)], verbose: bool) -> Result<()> {
     Ok(())
 }
 
-async fn redrive(table: &str, queues: &[(Channel, String)]) -> Result<()> {
+async fn publish(table: &str, queues: &[(Channel, String)], sweep_min_age: i64) -> Result<()> {
     let sdk = local::sdk().await;
-    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table, None);
-    let sqs = aws_sdk_sqs::Client::new(&sdk);
-    let queues: Vec<_> = queues
-        .iter()
-        .map(|(channel, url)| (*channel, SqsQueue::new(sqs.clone(), url.clone())))
-        .collect();
-    let report = gateway_shared::redrive::sweep_all(
+    let urls: BTreeMap<Channel, String> = queues.iter().cloned().collect();
+    let pass = local::publish(&sdk, table, &urls).await?;
+    let store = local::store(&sdk, table);
+    let report = gateway_shared::outbox::sweep(
         &store,
-        &queues,
-        chrono::Utc::now(),
-        0,
-        1000,
+        &SqsQueues::new(&aws_sdk_sqs::Client::new(&sdk), &urls),
         // Its metric lines are for CloudWatch, not for the reader.
         &gateway_shared::telemetry::MemorySink::default(),
+        chrono::Utc::now(),
+        chrono::Duration::seconds(sweep_min_age),
+        1000,
     )
     .await?;
-    println!("redrive: {report:?} (found, published) per channel");
+    println!(
+        "publisher: {} stream records in {} batches ({} failed); outbox after: {} waiting, {} quarantined",
+        pass.delivered,
+        pass.invocations,
+        pass.failures,
+        report.waiting - report.published,
+        report.quarantined
+    );
     Ok(())
 }
 
@@ -369,14 +381,14 @@ async fn show(table: &str, queues: &[(Channel, String)], json: bool) -> Result<(
             *customers.entry(key.clone()).or_default() += 1;
         }
     }
-    let pending = items.iter().filter(|i| i.contains_key("pending")).count();
+    let pending = local::scan(&sdk, &local::outbox_of(table)).await?.len();
     println!(
-        "\ntable {table}: {} messages ({pending} pending publication), {} customers",
+        "\ntable {table}: {} messages ({pending} in the outbox, not yet published), {} customers",
         items.len(),
         customers.len()
     );
 
-    let store = DynamoStore::new(aws_sdk_dynamodb::Client::new(&sdk), table, None);
+    let store: DynamoStore = local::store(&sdk, table);
     let mut timelines = Vec::new();
     for customer in customers.keys() {
         let timeline = store.timeline(customer).await?;
