@@ -30,6 +30,9 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 
 step "debug build (workspace, every target)"
 cargo build --quiet --workspace --all-targets
+# Only this build's test binaries stay (the listing is a no-op build).
+cargo build --workspace --all-targets --message-format=json 2>/dev/null \
+  | python3 scripts/prune_target.py "$CARGO_TARGET_DIR/debug/deps"
 
 # Own ports and run dir, so a `make run --keep` left running does not interfere.
 export GATEWAY_RUN_DIR="$(mktemp -d)"

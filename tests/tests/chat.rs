@@ -157,3 +157,37 @@ async fn intercom_zendesk_sunshine_crisp_livechat_and_webchat() {
         "the previous key still verifies"
     );
 }
+
+#[tokio::test]
+async fn two_sites_with_the_same_message_id_are_two_messages() {
+    // Web chat message ids are the site's own, often a per-site sequence (`m-0001`).
+    let now = gateway_tests::test_now();
+    let g = memory_gateway_for(Channel::Chat);
+    let mut body = fixtures::webchat_body(now);
+    for site in ["acme-web", "acme-shop"] {
+        body["site"] = site.into();
+        let sample = fixtures::webchat_request(
+            "site",
+            fixtures::Expect {
+                status: 200,
+                messages: 1,
+                kind: Some("message"),
+                body: None,
+            },
+            &body,
+            now,
+            &[fixtures::WEBCHAT_SECRET],
+        );
+        assert_eq!(
+            g.gateway.handle(incoming(&sample)).await.status.as_u16(),
+            200
+        );
+    }
+    let queued = g.queued().await;
+    assert_eq!(
+        queued.len(),
+        2,
+        "neither site's message is taken for the other's"
+    );
+    assert_ne!(queued[0].business.key, queued[1].business.key);
+}

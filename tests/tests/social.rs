@@ -239,3 +239,44 @@ async fn line_locations_and_files_and_telegram_voice_and_locations() {
         "acknowledged, not stored"
     );
 }
+
+#[tokio::test]
+async fn a_messenger_reaction_made_again_later_is_a_new_event() {
+    use hmac::{Hmac, Mac};
+    let now = gateway_tests::test_now();
+    let sample = find(
+        &social_events(now),
+        "meta",
+        "messenger-postback-attachment-reaction",
+    );
+    let g = memory_gateway_for(Channel::Social);
+    assert_eq!(
+        g.gateway.handle(incoming(&sample)).await.status.as_u16(),
+        200
+    );
+    // The customer takes the reaction back and gives it again a few seconds later: the same
+    // message id, action and emoji, a new time.
+    let at = format!("\"timestamp\":{}", now * 1000 - 700);
+    let later = format!("\"timestamp\":{}", now * 1000 + 4_300);
+    let mut again = fixtures::tamper(sample, &at, &later);
+    let mut mac =
+        Hmac::<sha2::Sha256>::new_from_slice(fixtures::META_APP_SECRET.as_bytes()).unwrap();
+    mac.update(&again.body());
+    again.event["headers"]["x-hub-signature-256"] =
+        format!("sha256={}", hex::encode(mac.finalize().into_bytes())).into();
+    assert_eq!(
+        g.gateway.handle(incoming(&again)).await.status.as_u16(),
+        200
+    );
+    let reactions: Vec<Message> = g
+        .queued()
+        .await
+        .into_iter()
+        .filter(|m| m.reaction.is_some())
+        .collect();
+    assert_eq!(
+        reactions.len(),
+        2,
+        "the second reaction is kept, not taken for a retry"
+    );
+}

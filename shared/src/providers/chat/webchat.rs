@@ -107,11 +107,14 @@ impl Provider for WebChat {
         customer.display_name = visitor.name;
         customer.key = customer.identity_key(ctx.channel, ctx.provider);
         let site = body.site.unwrap_or_else(|| "webchat".into());
+        // Message ids are the site's own (often a per-site sequence): scoped by the site, so two
+        // sites' `m-0001` are two messages.
+        let event_key = format!("{site}:{}", message.id);
         let mut m = ctx.message(
             Kind::Message,
             Direction::Inbound,
             &message.id,
-            &message.id,
+            &event_key,
             customer,
             ctx.party(site),
         );

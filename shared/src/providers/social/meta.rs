@@ -365,13 +365,27 @@ fn messaging(ctx: &Context, event: &Value) -> Result<Option<Message>, GatewayErr
         (mid.to_string(), mid.to_string())
     } else if event["postback"].is_object() {
         let postback = &event["postback"];
-        let mid =
-            text(&postback["mid"]).unwrap_or_else(|| format!("postback-{}", event["timestamp"]));
-        (mid.clone(), mid)
+        match text(&postback["mid"]) {
+            Some(mid) => (mid.clone(), mid),
+            // Without a mid, the sender and the time tell two postbacks apart.
+            None => {
+                let id = format!("postback-{}", event["timestamp"]);
+                (id, format!("postback-{sender}-{}", event["timestamp"]))
+            }
+        }
     } else if event["reaction"].is_object() {
         let mid = required(&event["reaction"]["mid"], "reaction.mid")?;
         let action = event["reaction"]["action"].as_str().unwrap_or("react");
-        (mid.to_string(), format!("{mid}:reaction:{action}:{sender}"))
+        // Reacting again, or changing 👍 to ❤️, is a new event: the emoji and the time are
+        // part of its key.
+        let emoji = event["reaction"]["emoji"].as_str().unwrap_or_default();
+        (
+            mid.to_string(),
+            format!(
+                "{mid}:reaction:{action}:{emoji}:{sender}:{}",
+                event["timestamp"]
+            ),
+        )
     } else {
         return Ok(None);
     };
