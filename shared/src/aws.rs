@@ -195,20 +195,27 @@ impl MessageStore for DynamoStore {
         match result {
             Ok(_) => Ok(Insert::New),
             Err(err) => {
-                let duplicate = err.as_service_error().is_some_and(|e| match e {
-                    aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(c) => c
+                use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+                use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+                let reasons: Vec<&str> = match err.as_service_error() {
+                    Some(TransactWriteItemsError::TransactionCanceledException(c)) => c
                         .cancellation_reasons()
-                        .first()
-                        .and_then(|r| r.code())
-                        == Some("ConditionalCheckFailed"),
-                    _ => false,
-                });
-                if duplicate {
+                        .iter()
+                        .filter_map(|r| r.code())
+                        .filter(|code| *code != "None")
+                        .collect(),
+                    _ => Vec::new(),
+                };
+                let text = DisplayErrorContext(&err).to_string();
+                if reasons.first() == Some(&"ConditionalCheckFailed") {
                     Ok(Insert::Duplicate)
+                } else if reasons.contains(&"ValidationError")
+                    || err.code() == Some("ValidationException")
+                {
+                    // Too large, a key too long for an index: no retry will change it.
+                    Err(StoreError::Refused(text))
                 } else {
-                    Err(StoreError::Unavailable(
-                        DisplayErrorContext(&err).to_string(),
-                    ))
+                    Err(StoreError::Unavailable(text))
                 }
             }
         }
@@ -335,7 +342,16 @@ impl PartStore for DynamoStore {
             .expression_attribute_values(":e", AttributeValue::N(expires.to_string()))
             .send()
             .await
-            .map_err(|e| StoreError::Unavailable(DisplayErrorContext(&e).to_string()))?;
+            .map_err(|e| {
+                use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+                let text = DisplayErrorContext(&e).to_string();
+                // The parts item has reached DynamoDB's 400 KB: no retry adds this part.
+                if e.code() == Some("ValidationException") {
+                    StoreError::Refused(text)
+                } else {
+                    StoreError::Unavailable(text)
+                }
+            })?;
         Ok(())
     }
 

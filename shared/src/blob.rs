@@ -42,6 +42,11 @@ pub fn raw_key(channel: Channel, body: &[u8]) -> String {
     format!("{channel}/raw/{}", hex::encode(Sha256::digest(body)))
 }
 
+/// Where a verified request whose message the store refuses for good is kept.
+pub fn unstorable_key(channel: Channel, body: &[u8]) -> String {
+    format!("{channel}/unstorable/{}", hex::encode(Sha256::digest(body)))
+}
+
 /// Moves the inline bytes of `message`'s attachments to the bucket, leaving references.
 pub async fn offload_attachments(
     blobs: &dyn BlobStore,
@@ -117,7 +122,7 @@ pub async fn claim_check(
         .await?;
     slim.claim_check = Some(ClaimCheck { object, omitted });
     if json_len(&slim)? > limit {
-        return Err(StoreError::Corrupt(format!(
+        return Err(StoreError::Refused(format!(
             "message {} exceeds {limit} bytes even without its bulky fields",
             slim.id
         )));

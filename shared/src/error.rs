@@ -76,6 +76,11 @@ impl GatewayError {
             GatewayError::InvalidBase64 | GatewayError::Malformed(_) => StatusCode::BAD_REQUEST,
             GatewayError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             GatewayError::HandshakeRefused => StatusCode::FORBIDDEN,
+            // Refused for good (a real-time transcript's parts item at DynamoDB's size limit):
+            // a retry would fail the same way.
+            GatewayError::Storage(crate::store::StoreError::Refused(_)) => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             GatewayError::SecretsUnavailable(_) | GatewayError::Storage(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -94,6 +99,7 @@ impl GatewayError {
             GatewayError::HandshakeRefused => "handshake_refused",
             GatewayError::Malformed(_) => "malformed_payload",
             GatewayError::SecretsUnavailable(_) => "secrets_unavailable",
+            GatewayError::Storage(crate::store::StoreError::Refused(_)) => "unstorable",
             GatewayError::Storage(_) => "storage_failed",
             GatewayError::ProviderApi(_) => "provider_api_failed",
         }
@@ -104,6 +110,7 @@ impl GatewayError {
         match self {
             GatewayError::Unauthorized(_) => "unauthorized",
             GatewayError::HandshakeRefused => "forbidden",
+            GatewayError::Storage(crate::store::StoreError::Refused(_)) => "unstorable",
             GatewayError::SecretsUnavailable(_)
             | GatewayError::Storage(_)
             | GatewayError::ProviderApi(_) => "unavailable",

@@ -16,7 +16,7 @@ use crate::provider::{Auth, Context, Outcome, Provider, Reply, Window};
 use crate::request::{WebhookRequest, provider_from_path, public_url};
 use crate::schema::{Channel, Message};
 use crate::secrets::{ChannelSecrets, SecretSource};
-use crate::store::{Insert, MessageStore, Raw, StoredMessage};
+use crate::store::{Insert, MessageStore, Raw, StoreError, StoredMessage};
 use crate::telemetry::{self, MetricSink, RequestCounts};
 
 /// An HTTP request as the transport delivered it.
@@ -316,19 +316,33 @@ impl Gateway {
             Raw::Inline(req.body.clone())
         };
         for (position, mut message) in messages.into_iter().enumerate() {
-            blob::offload_attachments(blobs, &mut message).await?;
-            let item = StoredMessage {
-                message: blob::claim_check(blobs, message, self.settings.claim_check_bytes).await?,
-                raw: raw.clone(),
-                raw_content_type: raw_content_type.clone(),
-                position,
+            let id = message.id.clone();
+            let stored = async {
+                blob::offload_attachments(blobs, &mut message).await?;
+                let item = StoredMessage {
+                    message: blob::claim_check(blobs, message, self.settings.claim_check_bytes)
+                        .await?,
+                    raw: raw.clone(),
+                    raw_content_type: raw_content_type.clone(),
+                    position,
+                };
+                self.ports.store.insert(&item).await
             };
-            match self.ports.store.insert(&item).await? {
-                Insert::New => counts.accepted += 1,
-                Insert::Duplicate => {
+            match stored.await {
+                Ok(Insert::New) => counts.accepted += 1,
+                Ok(Insert::Duplicate) => {
                     counts.duplicates += 1;
-                    tracing::info!(id = %item.message.id, "duplicate delivery ignored");
+                    tracing::info!(id = %id, "duplicate delivery ignored");
                 }
+                // Retrying would never store it: the verified request is kept in the bucket,
+                // counted and alarmed, and the provider is answered so it stops retrying.
+                Err(StoreError::Refused(reason)) => {
+                    let key = blob::unstorable_key(self.channel, &req.body);
+                    blobs.put(&key, &raw_content_type, req.body.clone()).await?;
+                    tracing::error!(channel = %self.channel, id = %id, key = %key, reason = %reason, "message refused by the store for good: its request is kept in the bucket");
+                    counts.unstorable += 1;
+                }
+                Err(err) => return Err(err.into()),
             }
         }
         Ok(counts)

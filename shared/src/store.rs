@@ -16,6 +16,10 @@ pub enum StoreError {
     Unavailable(String),
     #[error("stored item unreadable: {0}")]
     Corrupt(String),
+    /// A write the store will never accept, however often it is tried (an item over
+    /// DynamoDB's size limit, a key too long for an index): permanent, not an outage.
+    #[error("the store refuses this item for good: {0}")]
+    Refused(String),
 }
 
 /// A queue's refusal: transient (retry later, in order) or permanent (the queue will never

@@ -76,6 +76,8 @@ pub struct RequestCounts {
     pub duplicates: u32,
     /// Verified events a normaliser made nothing of: not stored (see `Message::has_content`).
     pub unrecognised: u32,
+    /// Messages the store refuses for good: their request is kept in the bucket instead.
+    pub unstorable: u32,
 }
 
 /// One EMF line for a handled request: counts by channel, and by channel and provider, and,
@@ -104,6 +106,7 @@ pub fn request_metrics(
                     {"Name": "Duplicates", "Unit": "Count"},
                     {"Name": "Rejected", "Unit": "Count"},
                     {"Name": "Unrecognised", "Unit": "Count"},
+                    {"Name": "Unstorable", "Unit": "Count"},
                     {"Name": "Latency", "Unit": "Milliseconds"},
                 ],
             }],
@@ -114,6 +117,7 @@ pub fn request_metrics(
         "Duplicates": counts.duplicates,
         "Rejected": u32::from(rejected.is_some()),
         "Unrecognised": counts.unrecognised,
+        "Unstorable": counts.unstorable,
         "Latency": latency_ms,
     });
     if let Some(reason) = rejected {

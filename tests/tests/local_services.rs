@@ -828,3 +828,35 @@ async fn text_with_characters_sqs_refuses_raw_is_queued_escaped_and_whole() {
     assert_eq!(queued.len(), 1, "published, not quarantined");
     assert_eq!(queued[0].body["text"], "odd \u{FFFE} and \u{FFFF} end");
 }
+
+#[tokio::test]
+async fn an_item_dynamodb_refuses_is_kept_in_the_bucket_not_retried_forever() {
+    let env = env().await;
+    let gateway = env.gateway_for(Channel::Chat, MemorySink::default());
+    // A visitor id over the 2,048 bytes DynamoDB allows an index key (`customer_key`): the
+    // transaction fails validation on every attempt.
+    let now = now();
+    let mut body = fixtures::webchat_body(now);
+    body["visitor"]["id"] = "v".repeat(3_000).into();
+    body["visitor"]["email"] = serde_json::Value::Null;
+    let sample = fixtures::webchat_request(
+        "long-visitor",
+        fixtures::Expect {
+            status: 200,
+            messages: 0,
+            kind: None,
+            body: None,
+        },
+        &body,
+        now,
+        &[fixtures::WEBCHAT_SECRET],
+    );
+    let response = gateway.handle(incoming(&sample)).await;
+    assert_eq!(response.status.as_u16(), 200, "{}", response.body);
+    assert!(env.items().await.is_empty(), "nothing stored");
+    let key = gateway_shared::blob::unstorable_key(Channel::Chat, &sample.body());
+    let kept = local::get_object(&env.sdk, &env.p.bucket, &key)
+        .await
+        .expect("the request is kept in the bucket");
+    assert_eq!(kept, sample.body());
+}

@@ -680,3 +680,40 @@ async fn a_store_outage_answers_503_so_the_provider_retries() {
     assert_eq!(retry.status.as_u16(), 200, "the provider's retry succeeds");
     assert_eq!(g.queued().await.len(), 1);
 }
+
+#[tokio::test]
+async fn a_message_the_store_refuses_for_good_is_kept_in_the_bucket_and_answered_once() {
+    // A claim-check limit no message fits even without its bulky fields: the store would
+    // refuse it on every retry, so the request is kept and answered instead of a 503 forever.
+    let store = Arc::new(MemoryStore::default());
+    let blobs = Arc::new(gateway_shared::blob::MemoryBlobs::default());
+    let metrics = MemorySink::default();
+    let mut settings = gateway_tests::settings(Channel::Sms);
+    settings.claim_check_bytes = 64;
+    let gateway = gateway_shared::pipeline::Gateway::new(
+        Channel::Sms,
+        gateway_tests::providers(Channel::Sms),
+        settings,
+        gateway_shared::pipeline::Ports {
+            store: store.clone(),
+            blobs: blobs.clone(),
+            secrets: Arc::new(StaticSecrets(
+                ChannelSecrets::from_json(&fixtures::sms_secret().to_string()).unwrap(),
+            )),
+            metrics: Arc::new(metrics.clone()),
+            clock: Arc::new(chrono::Utc::now),
+        },
+    );
+    let sample = find(&sms_events(now()), "twilio", "inbound-text");
+    let response = gateway.handle(incoming(&sample)).await;
+    assert_eq!(response.status.as_u16(), 200, "{}", response.body);
+    assert!(store.messages().is_empty() && store.outbox().is_empty());
+    let key = gateway_shared::blob::unstorable_key(Channel::Sms, &sample.body());
+    let (_, kept) = blobs.get(&key).expect("the request is kept in the bucket");
+    assert_eq!(kept.as_ref(), sample.body().as_slice());
+    let lines = metrics.0.lock().unwrap().clone();
+    assert!(
+        lines.iter().any(|l| l.contains("\"Unstorable\":1")),
+        "counted for the alarm: {lines:?}"
+    );
+}

@@ -276,6 +276,22 @@ export class GatewayStack extends Stack {
           namespace: NAMESPACE, metricName: 'OutboxQuarantined', statistic: 'Maximum', period: Duration.minutes(5),
           dimensionsMap: { channel: channel.name },
         }), 0);
+      alarm('UnstorableAlarm', `A ${channel.title} message the store refuses for good (too large, a key too long); its request is kept under ${channel.name}/unstorable/ in the bucket, or it was answered 422.`,
+        new cw.MathExpression({
+          expression: 'kept + refused',
+          label: 'Unstorable messages',
+          period: Duration.minutes(5),
+          usingMetrics: {
+            kept: new cw.Metric({
+              namespace: NAMESPACE, metricName: 'Unstorable', statistic: 'Sum', period: Duration.minutes(5),
+              dimensionsMap: { channel: channel.name },
+            }),
+            refused: new cw.Metric({
+              namespace: NAMESPACE, metricName: 'Rejected', statistic: 'Sum', period: Duration.minutes(5),
+              dimensionsMap: { channel: channel.name, reason: 'unstorable' },
+            }),
+          },
+        }), 0);
       alarm('UnavailableAlarm', `${channel.title} webhooks answered 5xx (storage, secrets or a provider API failing); providers that do not retry lose them.`,
         new cw.MathExpression({
           expression: 'storage + secrets + providerapi',

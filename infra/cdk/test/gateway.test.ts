@@ -90,7 +90,7 @@ for (const channel of CHANNELS) {
     const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm') as Resources)
       .map((a) => a.Properties.MetricName ?? a.Properties.Metrics?.find((m: any) => m.Expression)?.Expression);
     for (const metric of ['ApproximateNumberOfMessagesVisible', 'Errors', 'Throttles', 'invalid + missing + stale + unconfigured',
-      'OutboxOldestAge', 'OutboxQuarantined', 'storage + secrets + providerapi', 'IteratorAge']) {
+      'OutboxOldestAge', 'OutboxQuarantined', 'storage + secrets + providerapi', 'IteratorAge', 'kept + refused']) {
       assert.ok(alarms.includes(metric), `alarm on ${metric}`);
     }
     template.hasResourceProperties('AWS::CloudWatch::Dashboard', {
