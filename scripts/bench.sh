@@ -80,13 +80,14 @@ echo "== 4. arm64 release bootstrap sizes"
 if [ -n "$quick" ]; then
   echo "(the arm64 builds and their sizes are in scripts/infra-check.sh's output)"
 else
-  # As scripts/infra-check.sh builds them, then the baseline on its own.
-  for args in "--bin gateway --bin redrive" "-p gateway-hello"; do
+  # As scripts/infra-check.sh builds them (every function), then the baseline on its own.
+  functions=$(ls functions)
+  for args in "$(printf -- '--bin %s ' $functions)" "-p gateway-hello"; do
     cargo lambda build --release --arm64 $args 2>&1 | grep -v -E '^\s+(Compiling|Downloaded|Downloading)' || true
   done
   echo "| function | arm64 bootstrap (bytes) | MB |"
   echo "|---|---:|---:|"
-  for f in gateway redrive gateway-hello; do
+  for f in $functions gateway-hello; do
     size=$(stat -c %s "$CARGO_TARGET_DIR/lambda/$f/bootstrap")
     awk -v f="$f" -v s="$size" 'BEGIN { printf "| %s | %d | %.1f |\n", f, s, s / 1048576 }'
   done
