@@ -255,6 +255,20 @@ pub fn outbox_record(item: &HashMap<String, AttributeValue>) -> Result<OutboxRec
     })
 }
 
+/// An outbox item this release cannot read, as a quarantined record of its channel: the sweep
+/// leaves it alone and counts it, so the channel's quarantine alarm fires.
+fn unreadable_record(item: &HashMap<String, AttributeValue>, reason: &str) -> Option<OutboxRecord> {
+    let get = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
+    Some(OutboxRecord {
+        conversation: get("conversation")?,
+        seq: get("seq")?,
+        id: get("id").unwrap_or_default(),
+        channel: get("channel")?.parse().ok()?,
+        message: String::new(),
+        quarantined: Some(format!("unreadable: {reason}")),
+    })
+}
+
 #[async_trait]
 impl Outbox for DynamoStore {
     async fn clear(&self, record: &OutboxRecord) -> Result<(), StoreError> {
@@ -305,10 +319,12 @@ impl Outbox for DynamoStore {
             for item in page.items() {
                 match outbox_record(item) {
                     Ok(record) => found.push(record),
-                    // Written by another release or by hand: counted, never fatal.
-                    Err(reason) => {
-                        tracing::error!(reason = %reason, "unreadable outbox item skipped")
-                    }
+                    // Written by another release or by hand: never fatal, and reported as
+                    // quarantined (so alarmed) when its channel is known.
+                    Err(reason) => match unreadable_record(item, &reason) {
+                        Some(record) => found.push(record),
+                        None => tracing::error!(reason = %reason, "unreadable outbox item skipped"),
+                    },
                 }
                 if found.len() >= limit {
                     return Ok(found);

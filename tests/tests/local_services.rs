@@ -860,3 +860,48 @@ async fn an_item_dynamodb_refuses_is_kept_in_the_bucket_not_retried_forever() {
         .expect("the request is kept in the bucket");
     assert_eq!(kept, sample.body());
 }
+
+#[tokio::test]
+async fn an_outbox_item_no_release_can_read_is_reported_as_quarantined() {
+    let env = env().await;
+    // Written by hand or by another release: no `message`.
+    aws_sdk_dynamodb::Client::new(&env.sdk)
+        .put_item()
+        .table_name(&env.p.outbox)
+        .item(
+            "conversation",
+            aws_sdk_dynamodb::types::AttributeValue::S("sms#conv_x".into()),
+        )
+        .item(
+            "seq",
+            aws_sdk_dynamodb::types::AttributeValue::S(
+                "2026-12-01T00:00:00.000000Z#00000#x".into(),
+            ),
+        )
+        .item(
+            "channel",
+            aws_sdk_dynamodb::types::AttributeValue::S("sms".into()),
+        )
+        .send()
+        .await
+        .unwrap();
+    let metrics = MemorySink::default();
+    let report = outbox::sweep(
+        &env.store(),
+        &env.queues_via(aws_sdk_sqs::Client::new(&env.sdk)),
+        &metrics,
+        chrono::Utc::now(),
+        chrono::Duration::minutes(15),
+        100,
+    )
+    .await
+    .expect("an unreadable item never fails the sweep");
+    assert_eq!((report.quarantined, report.published), (1, 0));
+    let lines = metrics.0.lock().unwrap().clone();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("\"channel\":\"sms\"") && l.contains("\"OutboxQuarantined\":1")),
+        "the sms quarantine alarm sees it: {lines:?}"
+    );
+}
