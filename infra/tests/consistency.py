@@ -120,6 +120,7 @@ class Model:
                 "timeout": self.resolve(p.get("Timeout")),
                 "reserved_concurrency": self.resolve(p.get("ReservedConcurrentExecutions")),
                 "permissions": sorted(self.permissions(logical)),
+                "schedules": self.schedules(logical),
             }
         return out
 
@@ -139,12 +140,25 @@ class Model:
                 continue
             actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
             resources = st["Resource"] if isinstance(st["Resource"], list) else [st["Resource"]]
+            when = condition(st.get("Condition"))
             for action in actions:
                 if action.startswith(("logs:", "xray:")):
                     continue  # logging and tracing plumbing differs by construct library
                 for resource in resources:
-                    found.add(f"{action} on {self.resolve(resource)}")
+                    found.add(f"{action} on {self.resolve(resource)}{when}")
         return found
+
+    def schedules(self, function_logical):
+        """`<schedule expression> <input>` of every rule that invokes the function."""
+        out = []
+        for rule in self.of_type("AWS::Events::Rule").values():
+            p = rule["Properties"]
+            for target in p.get("Targets", []):
+                if self.function_in(json.dumps(target["Arn"])) == self.identity(function_logical):
+                    given = target.get("Input")
+                    given = json.dumps(json.loads(given), sort_keys=True) if given else "-"
+                    out.append(f'{p.get("ScheduleExpression")} {given}')
+        return sorted(out)
 
     def routes(self):
         """`METHOD /path` → the function it invokes, from Route resources (CDK) or from the
@@ -235,6 +249,18 @@ class Model:
 
     def outputs(self):
         return sorted(self.t.get("Outputs", {}))
+
+
+def condition(cond):
+    """An IAM condition as ` when <key> <operator> <values>` (empty when none)."""
+    if not cond:
+        return ""
+    parts = []
+    for operator, pairs in sorted(cond.items()):
+        for key, values in sorted(pairs.items()):
+            values = values if isinstance(values, list) else [values]
+            parts.append(f"{key} {operator} {','.join(sorted(map(str, values)))}")
+    return " when " + " and ".join(parts)
 
 
 def name_after_stack(name):

@@ -41,19 +41,47 @@ def required(call):
     if kind == "object":
         _bucket, _, key = name.partition("/")
         return action, f"bucket/{key}"
+    if kind == "listing":
+        # A listing needs the bucket, under the condition on the prefix it lists.
+        _bucket, _, prefix = name.partition("/")
+        return action, f"bucket when s3:prefix={prefix}"
     return action, call["resource"]
 
 
 def allowed(granted, action, resource):
+    resource, _, wanted = resource.partition(" when ")
     for grant in granted:
         g_action, _, g_resource = grant.partition(" on ")
         if g_action != action:
             continue
+        g_resource, _, g_when = g_resource.partition(" when ")
         # The bucket's identity is the S3 bucket resource type; an object grant is `<it>/prefix/*`.
         g_resource = g_resource.replace("AWS::S3::Bucket", "bucket")
-        if fnmatch.fnmatchcase(resource, g_resource):
-            return True
+        if not fnmatch.fnmatchcase(resource, g_resource):
+            continue
+        if g_when and not condition_holds(g_when, wanted):
+            continue
+        return True
     return False
+
+
+def condition_holds(granted_when, wanted):
+    """Whether a call's condition values (`key=value`) satisfy a grant's condition, as
+    consistency.condition renders it (`<key> StringLike <patterns>`, `and`-joined)."""
+    values = dict(part.split("=", 1) for part in wanted.split(" and ") if "=" in part)
+    for clause in granted_when.split(" and "):
+        key, operator, patterns = clause.split(" ", 2)
+        if key not in values:
+            return False
+        if operator == "StringLike":
+            if not any(fnmatch.fnmatchcase(values[key], p) for p in patterns.split(",")):
+                return False
+        elif operator == "StringEquals":
+            if values[key] not in patterns.split(","):
+                return False
+        else:
+            return False
+    return True
 
 
 def main(calls_path, sam_path, cdk_path):

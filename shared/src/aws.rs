@@ -658,11 +658,68 @@ impl BlobStore for S3Blobs {
             .body(bytes.into())
             .send()
             .await
-            .map_err(|e| {
-                StoreError::Unavailable(aws_sdk_s3::error::DisplayErrorContext(&e).to_string())
-            })?;
+            .map_err(s3_unavailable)?;
         Ok(stored)
     }
+
+    async fn fetch(&self, key: &str) -> Result<Option<bytes::Bytes>, StoreError> {
+        let out = match self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(out) => out,
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_no_such_key()) => {
+                return Ok(None);
+            }
+            Err(e) => return Err(s3_unavailable(e)),
+        };
+        let body = out
+            .body
+            .collect()
+            .await
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        Ok(Some(body.into_bytes()))
+    }
+
+    async fn list(&self, prefix: &str, limit: usize) -> Result<Vec<String>, StoreError> {
+        let out = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(prefix)
+            .max_keys(i32::try_from(limit.min(1000)).unwrap_or(1000))
+            .send()
+            .await
+            .map_err(s3_unavailable)?;
+        Ok(out
+            .contents()
+            .iter()
+            .filter_map(|o| o.key().map(str::to_string))
+            .collect())
+    }
+
+    async fn remove(&self, key: &str) -> Result<(), StoreError> {
+        self.client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(s3_unavailable)?;
+        Ok(())
+    }
+}
+
+fn s3_unavailable<E, R>(e: aws_sdk_s3::error::SdkError<E, R>) -> StoreError
+where
+    E: std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    StoreError::Unavailable(aws_sdk_s3::error::DisplayErrorContext(&e).to_string())
 }
 
 /// A channel's JSON secret from Secrets Manager.

@@ -15,7 +15,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use crate::schema::{Channel, ClaimCheck, Message, ObjectRef};
 use crate::store::StoreError;
 
-/// Object storage for content too large to store or queue inline (port).
+/// Object storage for content too large to store or queue inline, and for the requests kept
+/// while the store is down (port).
 #[async_trait]
 pub trait BlobStore: Send + Sync {
     /// Stores `bytes` under `key`, replacing what is there.
@@ -25,6 +26,12 @@ pub trait BlobStore: Send + Sync {
         content_type: &str,
         bytes: Bytes,
     ) -> Result<ObjectRef, StoreError>;
+    /// The bytes at `key`; `None` when nothing is there.
+    async fn fetch(&self, key: &str) -> Result<Option<Bytes>, StoreError>;
+    /// Up to `limit` keys under `prefix`, in key order.
+    async fn list(&self, prefix: &str, limit: usize) -> Result<Vec<String>, StoreError>;
+    /// Removes what is at `key` (nothing there is not an error).
+    async fn remove(&self, key: &str) -> Result<(), StoreError>;
 }
 
 /// The reference an adapter returns for `bytes` stored at `bucket`/`key`.
@@ -179,6 +186,13 @@ impl MemoryBlobs {
     pub fn keys(&self) -> Vec<String> {
         self.objects.lock().unwrap().keys().cloned().collect()
     }
+
+    fn check(&self) -> Result<(), StoreError> {
+        if self.down.load(Ordering::SeqCst) {
+            return Err(StoreError::Unavailable("memory bucket is down".into()));
+        }
+        Ok(())
+    }
 }
 
 #[async_trait]
@@ -189,15 +203,35 @@ impl BlobStore for MemoryBlobs {
         content_type: &str,
         bytes: Bytes,
     ) -> Result<ObjectRef, StoreError> {
-        if self.down.load(Ordering::SeqCst) {
-            return Err(StoreError::Unavailable("memory bucket is down".into()));
-        }
+        self.check()?;
         let stored = object_ref(Self::BUCKET, key, &bytes);
         self.objects
             .lock()
             .unwrap()
             .insert(key.to_string(), (content_type.to_string(), bytes));
         Ok(stored)
+    }
+
+    async fn fetch(&self, key: &str) -> Result<Option<Bytes>, StoreError> {
+        self.check()?;
+        Ok(self.get(key).map(|(_, bytes)| bytes))
+    }
+
+    async fn list(&self, prefix: &str, limit: usize) -> Result<Vec<String>, StoreError> {
+        self.check()?;
+        let objects = self.objects.lock().unwrap();
+        Ok(objects
+            .keys()
+            .filter(|k| k.starts_with(prefix))
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+
+    async fn remove(&self, key: &str) -> Result<(), StoreError> {
+        self.check()?;
+        self.objects.lock().unwrap().remove(key);
+        Ok(())
     }
 }
 

@@ -100,6 +100,11 @@ pub enum Grant {
     Secret(&'static str),
     /// On the bucket's objects under the channel's prefix (`<channel>/*`).
     Objects(&'static str),
+    /// On the objects of the channel's intake (`<channel>/intake/*`).
+    Intake(&'static str),
+    /// On the bucket itself, for the keys under the channel's intake prefix only (a condition
+    /// on `s3:prefix`).
+    IntakeListing(&'static str),
 }
 
 pub const CHANNELS: &[ChannelSpec] = &[
@@ -312,8 +317,12 @@ impl ChannelSpec {
             Grant::Table("dynamodb:PutItem"),
             Grant::Outbox("dynamodb:PutItem"),
             Grant::Secret("secretsmanager:GetSecretValue"),
-            // Claim checks, inline attachments and oversize raw bodies.
+            // Claim checks, inline attachments, oversize raw bodies and kept requests.
             Grant::Objects("s3:PutObject"),
+            // The replay of the requests kept while the store was down.
+            Grant::IntakeListing("s3:ListBucket"),
+            Grant::Intake("s3:GetObject"),
+            Grant::Intake("s3:DeleteObject"),
         ];
         for keeps in self.providers.iter().flat_map(|p| p.keeps) {
             match keeps {

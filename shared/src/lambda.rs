@@ -21,7 +21,7 @@ pub async fn run() -> Result<(), lambda_http::lambda_runtime::Error> {
     use crate::pipeline::{Gateway, Ports, Settings};
     use crate::telemetry::{self, StdoutSink};
     use lambda_http::lambda_runtime::{self, LambdaEvent, service_fn};
-    use std::{convert::Infallible, sync::Arc};
+    use std::sync::Arc;
 
     telemetry::init_logging();
     let config = crate::config::Config::from_env()?;
@@ -56,13 +56,64 @@ pub async fn run() -> Result<(), lambda_http::lambda_runtime::Error> {
             clock: Arc::new(chrono::Utc::now),
         },
     ));
-    lambda_runtime::run(service_fn(
-        move |event: LambdaEvent<ApiGatewayV2httpRequest>| {
-            let gateway = Arc::clone(&gateway);
-            async move { Ok::<_, Infallible>(to_event(gateway.handle(incoming(event.payload)).await)) }
-        },
-    ))
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Event>| {
+        let gateway = Arc::clone(&gateway);
+        async move {
+            match event.payload {
+                Event::Http(request) => {
+                    let response = gateway.handle(incoming(*request)).await;
+                    Ok(Answer::Http(Box::new(to_event(response))))
+                }
+                Event::Schedule(_) => {
+                    let until = run_until(event.context.deadline);
+                    let report = gateway.scheduled(until).await?;
+                    Ok::<_, lambda_runtime::Error>(Answer::Schedule(report))
+                }
+            }
+        }
+    }))
     .await
+}
+
+/// What invokes a channel function: a webhook through the HTTP API, or its schedule, every
+/// minute (`{"run": "schedule"}`: the replay of the requests kept while the store was down).
+#[derive(Debug, serde::Deserialize)]
+#[serde(untagged)]
+pub enum Event {
+    Schedule(ScheduleEvent),
+    Http(Box<ApiGatewayV2httpRequest>),
+}
+
+/// The schedule's constant input; nothing else matches it (an HTTP event has other fields).
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleEvent {
+    pub run: Run,
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Run {
+    Schedule,
+}
+
+#[derive(Debug, serde::Serialize)]
+#[serde(untagged)]
+pub enum Answer {
+    Http(Box<ApiGatewayV2httpResponse>),
+    Schedule(crate::pipeline::ScheduleReport),
+}
+
+/// When a scheduled run stops: two seconds before the invocation's deadline (milliseconds
+/// since the epoch), so it ends with its report rather than a timeout. Without a deadline
+/// (an emulator that sets none), eight seconds, as under the default ten-second timeout.
+pub fn run_until(deadline_ms: u64) -> std::time::Instant {
+    let now_ms = u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap_or(0);
+    let left = match deadline_ms.checked_sub(now_ms) {
+        Some(left) if deadline_ms > 0 => std::time::Duration::from_millis(left),
+        _ => std::time::Duration::from_secs(10),
+    };
+    std::time::Instant::now() + left.saturating_sub(std::time::Duration::from_secs(2))
 }
 
 /// The transport-neutral request of an HTTP API / Function URL event.
@@ -109,6 +160,33 @@ mod tests {
 
     fn event(json: serde_json::Value) -> ApiGatewayV2httpRequest {
         serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn the_schedule_is_its_own_event_and_everything_else_is_a_webhook() {
+        let schedule: Event = serde_json::from_str(r#"{"run": "schedule"}"#).unwrap();
+        assert!(matches!(schedule, Event::Schedule(_)));
+        let http: Event = serde_json::from_value(serde_json::json!({
+            "version": "2.0", "routeKey": "$default", "rawPath": "/sms/twilio",
+            "requestContext": {"http": {"method": "POST", "path": "/sms/twilio"}},
+            "isBase64Encoded": false, "body": "{\"run\": \"schedule\"}"
+        }))
+        .unwrap();
+        assert!(matches!(http, Event::Http(_)));
+        // A webhook body can never be the schedule's event: only the whole invocation is.
+        let other: Result<Event, _> = serde_json::from_str(r#"{"run": "all"}"#);
+        assert!(!matches!(other, Ok(Event::Schedule(_))));
+    }
+
+    #[test]
+    fn a_scheduled_run_ends_before_its_deadline_and_has_time_without_one() {
+        let now = std::time::Instant::now();
+        let in_five_secs = u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap() + 5_000;
+        let until = run_until(in_five_secs);
+        assert!(until > now + std::time::Duration::from_millis(2_500));
+        assert!(until <= now + std::time::Duration::from_millis(3_100));
+        let without = run_until(0);
+        assert!(without > now + std::time::Duration::from_secs(7));
     }
 
     #[test]

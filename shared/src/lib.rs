@@ -9,6 +9,7 @@ pub mod channels;
 pub mod config;
 pub mod error;
 pub mod identity;
+pub mod intake;
 pub mod lambda;
 pub mod outbox;
 pub mod pipeline;

@@ -12,6 +12,7 @@ use tokio::sync::OnceCell;
 
 use crate::blob::{self, BlobStore};
 use crate::error::GatewayError;
+use crate::intake::{self, Kept, ReplayReport};
 use crate::provider::{Auth, Context, Outcome, Provider, Reply, Window};
 use crate::request::{WebhookRequest, provider_from_path, public_url};
 use crate::schema::{Channel, Message};
@@ -73,6 +74,12 @@ pub struct Ports {
     pub secrets: Arc<dyn SecretSource>,
     pub metrics: Arc<dyn MetricSink>,
     pub clock: Clock,
+}
+
+/// What a scheduled run did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ScheduleReport {
+    pub intake: ReplayReport,
 }
 
 /// One channel's webhook handler.
@@ -146,6 +153,7 @@ impl Gateway {
                     status = handled.reply.status.as_u16(),
                     accepted = handled.counts.accepted,
                     duplicates = handled.counts.duplicates,
+                    kept = handled.counts.kept,
                     latency_ms,
                     "webhook handled"
                 );
@@ -221,6 +229,26 @@ impl Gateway {
             });
         }
         let now = (self.ports.clock)();
+        match self.accept(provider, &req, secret, now).await {
+            // Verified (providers touch the store only after their signature check), but the
+            // store is down: keep the request for the replay rather than answer 503, which
+            // not every provider retries.
+            Err(GatewayError::Storage(StoreError::Unavailable(reason))) => {
+                self.keep(provider, &req, now, reason).await
+            }
+            other => other,
+        }
+    }
+
+    /// Verifies a request that is not a handshake, normalises it and stores its messages,
+    /// at `now` (the time it was received).
+    async fn accept(
+        &self,
+        provider: &dyn Provider,
+        req: &WebhookRequest,
+        secret: crate::secrets::ProviderSecret,
+        now: DateTime<Utc>,
+    ) -> Result<Handled, GatewayError> {
         let window_secs = match provider.window() {
             Window::Standard => self.settings.signature_tolerance_secs,
             Window::Secs(secs) => secs,
@@ -231,7 +259,7 @@ impl Gateway {
             window_secs,
             tokens: self.ports.store.as_ref(),
         };
-        provider.authenticate(&req, &auth).await?;
+        provider.authenticate(req, &auth).await?;
         let ctx = Context {
             channel: self.channel,
             provider: provider.name(),
@@ -239,7 +267,7 @@ impl Gateway {
             secret,
             parts: self.ports.store.clone(),
         };
-        match provider.normalise(&req, &ctx).await? {
+        match provider.normalise(req, &ctx).await? {
             Outcome::Reply(reply) => Ok(Handled {
                 reply,
                 counts: RequestCounts::default(),
@@ -259,7 +287,7 @@ impl Gateway {
                         "a verified event the normaliser did not understand was not stored"
                     );
                 }
-                let mut counts = self.store(messages, &req).await?;
+                let mut counts = self.store(messages, req).await?;
                 counts.unrecognised = empty.len() as u32;
                 Ok(Handled {
                     counts,
@@ -267,6 +295,125 @@ impl Gateway {
                 })
             }
         }
+    }
+
+    /// Keeps a verified request the store could not take, and acknowledges it. When the
+    /// bucket fails too, the store's failure is the answer (503: the provider's retry, where
+    /// it has one, is all that is left).
+    async fn keep(
+        &self,
+        provider: &dyn Provider,
+        req: &WebhookRequest,
+        now: DateTime<Utc>,
+        reason: String,
+    ) -> Result<Handled, GatewayError> {
+        let kept = Kept::of(req, now);
+        let key = intake::key(self.channel, &kept);
+        if let Err(err) = self
+            .ports
+            .blobs
+            .put(&key, "application/json", kept.to_bytes())
+            .await
+        {
+            tracing::error!(channel = %self.channel, provider = provider.name(), error = %err, "the bucket refused the request kept for replay");
+            return Err(StoreError::Unavailable(reason).into());
+        }
+        tracing::warn!(channel = %self.channel, provider = provider.name(), key = %key, reason = %reason, "store unavailable: the verified request is kept for replay");
+        Ok(Handled {
+            reply: provider.ack(),
+            counts: RequestCounts {
+                kept: 1,
+                ..RequestCounts::default()
+            },
+        })
+    }
+
+    /// Replays one kept request: verified again with the time it was received as the clock,
+    /// normalised and stored (messages stored before are duplicates, as for any redelivery).
+    pub async fn replay(&self, kept: &Kept) -> Result<RequestCounts, GatewayError> {
+        let provider = self
+            .providers
+            .get(kept.provider.as_str())
+            .ok_or(GatewayError::UnknownProvider)?;
+        let req = kept.request(self.settings.public_base_url.as_deref())?;
+        if !provider.methods().contains(&req.method) {
+            return Err(GatewayError::MethodNotAllowed);
+        }
+        if req.body.len() > self.settings.max_body_bytes {
+            return Err(GatewayError::PayloadTooLarge);
+        }
+        let secret = self.secrets().await?.provider(provider.name());
+        let handled = self
+            .accept(provider.as_ref(), &req, secret, kept.received_at)
+            .await?;
+        Ok(handled.counts)
+    }
+
+    /// The function's scheduled run (every minute): the intake's replay.
+    pub async fn scheduled(&self, until: Instant) -> Result<ScheduleReport, GatewayError> {
+        Ok(ScheduleReport {
+            intake: self.replay_intake(until).await?,
+        })
+    }
+
+    /// Replays the channel's kept requests, oldest first, until none is left, the store
+    /// fails again (the rest wait for the next run, in order) or `until` passes. A request
+    /// the pipeline refuses (4xx) is moved aside and counted; the run goes on.
+    pub async fn replay_intake(&self, until: Instant) -> Result<ReplayReport, GatewayError> {
+        let blobs = self.ports.blobs.as_ref();
+        let mut report = ReplayReport::default();
+        // At least one request per run, however little time is left, so a backlog drains.
+        'runs: loop {
+            let keys = blobs.list(&intake::prefix(self.channel), 100).await?;
+            if keys.is_empty() {
+                break;
+            }
+            for key in keys {
+                if report.replayed + report.refused > 0 && Instant::now() >= until {
+                    break 'runs;
+                }
+                let outcome = match blobs.fetch(&key).await? {
+                    None => continue,
+                    Some(bytes) => match Kept::from_bytes(&bytes) {
+                        Ok(kept) => self.replay(&kept).await,
+                        Err(err) => Err(err),
+                    },
+                };
+                match outcome {
+                    Ok(counts) => {
+                        tracing::info!(channel = %self.channel, key = %key, accepted = counts.accepted, duplicates = counts.duplicates, "kept request replayed");
+                        report.replayed += 1;
+                        blobs.remove(&key).await?;
+                    }
+                    Err(err) if err.status().is_client_error() => {
+                        tracing::error!(channel = %self.channel, key = %key, reason = err.reason(), error = %err, "kept request refused by the pipeline: moved aside");
+                        if let Some(bytes) = blobs.fetch(&key).await? {
+                            let aside = intake::refused_key(self.channel, &key);
+                            blobs.put(&aside, "application/json", bytes).await?;
+                        }
+                        blobs.remove(&key).await?;
+                        report.refused += 1;
+                    }
+                    Err(err) => {
+                        tracing::warn!(channel = %self.channel, key = %key, reason = err.reason(), error = %err, "replay stopped: the rest wait for the next run");
+                        break 'runs;
+                    }
+                }
+            }
+        }
+        let waiting = blobs.list(&intake::prefix(self.channel), 1000).await?;
+        report.waiting = waiting.len() as u32;
+        report.oldest_age_secs = waiting
+            .first()
+            .and_then(|key| intake::received_at(key))
+            .map(|at| ((self.ports.clock)() - at).num_seconds().max(0))
+            .unwrap_or(0);
+        self.ports.metrics.emit(telemetry::intake_metrics(
+            (self.ports.clock)(),
+            self.channel,
+            &report,
+        ));
+        Ok(report)
     }
 
     /// The channel's secrets, loaded once and each provider's entry checked: a refused entry

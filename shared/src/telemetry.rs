@@ -78,6 +78,8 @@ pub struct RequestCounts {
     pub unrecognised: u32,
     /// Messages the store refuses for good: their request is kept in the bucket instead.
     pub unstorable: u32,
+    /// Verified requests kept for replay because the store was down (see `intake`).
+    pub kept: u32,
 }
 
 /// One EMF line for a handled request: counts by channel, and by channel and provider, and,
@@ -107,6 +109,7 @@ pub fn request_metrics(
                     {"Name": "Rejected", "Unit": "Count"},
                     {"Name": "Unrecognised", "Unit": "Count"},
                     {"Name": "Unstorable", "Unit": "Count"},
+                    {"Name": "Kept", "Unit": "Count"},
                     {"Name": "Latency", "Unit": "Milliseconds"},
                 ],
             }],
@@ -118,6 +121,7 @@ pub fn request_metrics(
         "Rejected": u32::from(rejected.is_some()),
         "Unrecognised": counts.unrecognised,
         "Unstorable": counts.unstorable,
+        "Kept": counts.kept,
         "Latency": latency_ms,
     });
     if let Some(reason) = rejected {
@@ -188,6 +192,25 @@ pub fn outbox_state(
         &[
             ("OutboxOldestAge", "Seconds", json!(oldest_age_secs)),
             ("OutboxQuarantined", "Count", json!(quarantined)),
+        ],
+    )
+}
+
+/// What a replay run of the intake did, and what still waits: the age of the oldest kept
+/// request (0 when none). Emitted every run, so missing data means the replay did not run.
+pub fn intake_metrics(
+    at: DateTime<Utc>,
+    channel: Channel,
+    report: &crate::intake::ReplayReport,
+) -> String {
+    channel_line(
+        at,
+        channel,
+        &[
+            ("IntakeReplayed", "Count", json!(report.replayed)),
+            ("IntakeRefused", "Count", json!(report.refused)),
+            ("IntakeWaiting", "Count", json!(report.waiting)),
+            ("IntakeOldestAge", "Seconds", json!(report.oldest_age_secs)),
         ],
     )
 }

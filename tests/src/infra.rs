@@ -49,6 +49,8 @@ fn grant_groups(spec: &ChannelSpec) -> Vec<(&'static str, Vec<&'static str>)> {
             Grant::Outbox(a) => ("outbox", a),
             Grant::Secret(a) => ("secret", a),
             Grant::Objects(a) => ("objects", a),
+            Grant::Intake(a) => ("intake", a),
+            Grant::IntakeListing(a) => ("listing", a),
         };
         match groups.iter_mut().find(|(r, _)| *r == resource) {
             Some((_, actions)) => actions.push(action),
@@ -92,6 +94,10 @@ fn sam_template(root: &Path) -> String {
                     "table" => "!GetAtt MessagesTable.Arn".to_string(),
                     "outbox" => "!GetAtt OutboxTable.Arn".to_string(),
                     "secret" => format!("!Ref {id}Secret"),
+                    "intake" => format!("!Sub \"${{BlobsBucket.Arn}}/{name}/intake/*\""),
+                    "listing" => format!(
+                        "!GetAtt BlobsBucket.Arn\n              Condition:\n                StringLike:\n                  s3:prefix: [\"{name}/intake/*\"]"
+                    ),
                     _ => format!("!Sub \"${{BlobsBucket.Arn}}/{name}/*\""),
                 };
                 format!(
@@ -109,6 +115,10 @@ fn sam_template(root: &Path) -> String {
                     capitalised(&method.as_str().to_ascii_lowercase())
                 )
             })
+            .chain(std::iter::once(
+                // The scheduled run: the replay of the requests kept while the store was down.
+                "        Schedule:\n          Type: Schedule\n          Properties:\n            Schedule: rate(1 minute)\n            Input: '{\"run\": \"schedule\"}'".to_string(),
+            ))
             .collect::<Vec<_>>()
             .join("\n");
         let secret_example = match spec.providers {
@@ -200,8 +210,9 @@ export interface Channel {{
   readonly methods: string[];
   /** Channel-specific settings: a stack parameter each, passed as an environment variable. */
   readonly settings: {{ parameter: string; env: string; default: string; description: string }}[];
-  /** What its function may do: actions on the table, the outbox, its secret, or the objects under its prefix. */
-  readonly grants: {{ resource: 'table' | 'outbox' | 'secret' | 'objects'; actions: string[] }}[];
+  /** What its function may do: actions on the table, the outbox, its secret, the objects under its prefix,
+   * the objects of its intake (`<name>/intake/*`), or the bucket for listing its intake only. */
+  readonly grants: {{ resource: 'table' | 'outbox' | 'secret' | 'objects' | 'intake' | 'listing'; actions: string[] }}[];
 }}
 
 export const CHANNELS: Channel[] = {};

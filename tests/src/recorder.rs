@@ -96,19 +96,29 @@ pub fn call_of(
         Some((service, action)) => (service.to_ascii_lowercase(), action.into(), String::new()),
         None => {
             // S3, path-style: the bucket then the key.
-            let path = path
-                .split('?')
-                .next()
-                .unwrap_or_default()
-                .trim_start_matches('/');
+            let (path, query) = path.split_once('?').unwrap_or((path, ""));
+            let path = path.trim_start_matches('/');
             let (bucket, key) = path.split_once('/').unwrap_or((path, ""));
+            if method == "GET" && key.is_empty() {
+                // A listing: what it lists is the prefix (IAM's `s3:prefix`).
+                let prefix = serde_urlencoded::from_str::<Vec<(String, String)>>(query)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .find(|(name, _)| name == "prefix")
+                    .map(|(_, value)| value)
+                    .unwrap_or_default();
+                return (
+                    "s3".into(),
+                    "ListBucket".into(),
+                    format!("listing:{bucket}/{prefix}"),
+                );
+            }
             let action = match (method, key.is_empty()) {
                 ("PUT", false) => "PutObject",
                 ("GET", false) => "GetObject",
                 ("HEAD", false) => "HeadObject",
                 ("DELETE", false) => "DeleteObject",
                 ("PUT", true) => "CreateBucket",
-                ("GET", true) => "ListBucket",
                 (other, _) => other,
             };
             ("s3".into(), action.into(), format!("object:{bucket}/{key}"))
@@ -242,6 +252,19 @@ mod tests {
                 "s3".into(),
                 "PutObject".into(),
                 "object:served-blobs/voice/messages/m.json".into()
+            )
+        );
+        assert_eq!(
+            call_of(
+                "GET",
+                "/served-blobs?list-type=2&max-keys=100&prefix=sms%2Fintake%2F",
+                None,
+                b""
+            ),
+            (
+                "s3".into(),
+                "ListBucket".into(),
+                "listing:served-blobs/sms/intake/".into()
             )
         );
     }

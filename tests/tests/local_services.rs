@@ -13,7 +13,7 @@ use gateway_shared::telemetry::MemorySink;
 use gateway_tests::fixtures::{self, Sample, find, sms_events};
 use gateway_tests::local::{self, Provisioned};
 use gateway_tests::proxy::FaultProxy;
-use gateway_tests::{gateway, incoming, schema_validator};
+use gateway_tests::{incoming, schema_validator};
 use serde_json::Value;
 use sha2::Digest;
 use std::sync::Arc;
@@ -403,7 +403,7 @@ async fn a_message_sqs_refuses_is_quarantined_and_blocks_only_itself() {
 }
 
 #[tokio::test]
-async fn a_dynamodb_outage_answers_503_and_queues_nothing() {
+async fn a_dynamodb_outage_keeps_requests_in_s3_and_the_replay_queues_each_once_in_order() {
     let env = env().await;
     let proxy = FaultProxy::start(&local::endpoint_host("AWS_ENDPOINT_URL_DYNAMODB"))
         .await
@@ -413,22 +413,63 @@ async fn a_dynamodb_outage_answers_503_and_queues_nothing() {
             .endpoint_url(&proxy.url)
             .build(),
     );
-    let gateway = gateway(
+    let gateway = gateway_tests::gateway_with_blobs(
         Channel::Sms,
         Arc::new(DynamoStore::new(ddb, &env.p.table, &env.p.outbox, None)),
+        Arc::new(env.blobs()),
         MemorySink::default(),
     );
-    let sample = find(&sms_events(now()), "vonage", "inbound-text");
+    let samples = sms_events(now());
+    let sent: Vec<Sample> = ["vonage", "twilio", "telnyx"]
+        .iter()
+        .map(|p| find(&samples, p, "inbound-text"))
+        .collect();
     proxy.down();
-    assert_eq!(gateway.handle(incoming(&sample)).await.status.as_u16(), 503);
-    assert!(env.drain().await.is_empty());
-    proxy.up();
+    for sample in &sent {
+        assert_eq!(
+            gateway.handle(incoming(sample)).await.status.as_u16(),
+            200,
+            "kept, not refused"
+        );
+    }
+    let listed = local::s3(&env.sdk)
+        .list_objects_v2()
+        .bucket(&env.p.bucket)
+        .prefix("sms/intake/")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.contents().len(), sent.len(), "kept in S3");
+    assert!(env.drain().await.is_empty(), "nothing unstored is queued");
+    let until = || std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let waiting = gateway.replay_intake(until()).await.unwrap();
     assert_eq!(
-        gateway.handle(incoming(&sample)).await.status.as_u16(),
-        200,
-        "the retry lands"
+        (waiting.replayed, waiting.waiting),
+        (0, 3),
+        "the store is still down"
     );
-    assert_eq!(env.drain().await.len(), 1);
+
+    proxy.up();
+    let report = gateway.replay_intake(until()).await.unwrap();
+    assert_eq!((report.replayed, report.refused, report.waiting), (3, 0, 0));
+    let queued = env.drain().await;
+    let providers: Vec<&str> = queued
+        .iter()
+        .map(|q| q.body["provider"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        providers,
+        ["vonage", "twilio", "telnyx"],
+        "in arrival order"
+    );
+    // The provider retries one anyway: a duplicate, stored and queued once.
+    assert_eq!(
+        gateway.handle(incoming(&sent[1])).await.status.as_u16(),
+        200
+    );
+    assert!(env.drain().await.is_empty());
+    let again = gateway.replay_intake(until()).await.unwrap();
+    assert_eq!(again.replayed, 0, "replayed objects are gone from S3");
 }
 
 #[tokio::test]

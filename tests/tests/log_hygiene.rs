@@ -52,8 +52,16 @@ async fn logs_and_metrics_carry_no_message_text_numbers_or_secrets() {
             g.queues.refuse.lock().unwrap().insert(first.id.clone());
         }
         g.queued().await;
+        // The store down: a request kept for the replay; the bucket down too: a 503. Then
+        // the replay of what was kept.
         g.store.down.store(true, Ordering::SeqCst);
         g.gateway.handle(incoming(&samples[1])).await;
+        g.blobs.down.store(true, Ordering::SeqCst);
+        g.gateway.handle(incoming(&samples[1])).await;
+        g.store.down.store(false, Ordering::SeqCst);
+        g.blobs.down.store(false, Ordering::SeqCst);
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        g.gateway.replay_intake(until).await.expect("replayed");
         metrics.extend(g.metrics.0.lock().unwrap().clone());
     }
 
@@ -68,6 +76,10 @@ async fn logs_and_metrics_carry_no_message_text_numbers_or_secrets() {
         "the publisher's warnings and errors were captured"
     );
     assert!(logs.contains("webhook failed"), "errors were captured");
+    assert!(
+        logs.contains("kept for replay") && logs.contains("kept request replayed"),
+        "the intake's logs were captured"
+    );
     let forbidden = fixtures::never_logged();
     for needle in forbidden {
         assert!(!logs.contains(&needle), "logs contain {needle:?}");

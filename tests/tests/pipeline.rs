@@ -4,6 +4,7 @@
 //! free of personal data.
 //! (The same promises against DynamoDB Local and moto: `local_services.rs`.)
 
+use gateway_shared::blob::MemoryBlobs;
 use gateway_shared::pipeline::Incoming;
 use gateway_shared::schema::{Channel, DeliveryState, Kind, Message};
 use gateway_shared::secrets::{ChannelSecrets, StaticSecrets};
@@ -14,7 +15,7 @@ use gateway_tests::{incoming, memory_gateway_for, schema_validator};
 use http::Method;
 use serde_json::{Value, json};
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 fn now() -> i64 {
     chrono::Utc::now().timestamp()
@@ -667,15 +668,204 @@ async fn the_sweep_publishes_only_what_the_stream_left_behind_long_enough() {
     assert!(g.store.outbox().is_empty());
 }
 
+/// A gateway on in-memory adapters whose clock runs `offset` seconds ahead of the real one.
+fn gateway_with_clock(
+    offset: Arc<AtomicI64>,
+) -> (
+    gateway_shared::pipeline::Gateway,
+    Arc<MemoryStore>,
+    Arc<MemoryBlobs>,
+    MemorySink,
+) {
+    let store = Arc::new(MemoryStore::default());
+    let blobs = Arc::new(MemoryBlobs::default());
+    let metrics = MemorySink::default();
+    let gateway = gateway_shared::pipeline::Gateway::new(
+        Channel::Sms,
+        gateway_tests::providers(Channel::Sms),
+        gateway_tests::settings(Channel::Sms),
+        gateway_shared::pipeline::Ports {
+            store: store.clone(),
+            blobs: blobs.clone(),
+            secrets: Arc::new(StaticSecrets(
+                ChannelSecrets::from_json(&fixtures::sms_secret().to_string()).unwrap(),
+            )),
+            metrics: Arc::new(metrics.clone()),
+            clock: Arc::new(move || {
+                chrono::Utc::now() + chrono::Duration::seconds(offset.load(Ordering::SeqCst))
+            }),
+        },
+    );
+    (gateway, store, blobs, metrics)
+}
+
+fn intake_keys(blobs: &MemoryBlobs) -> Vec<String> {
+    let prefix = gateway_shared::intake::prefix(Channel::Sms);
+    blobs
+        .keys()
+        .into_iter()
+        .filter(|k| k.starts_with(&prefix))
+        .collect()
+}
+
+fn replay_budget() -> std::time::Instant {
+    std::time::Instant::now() + std::time::Duration::from_secs(30)
+}
+
 #[tokio::test]
-async fn a_store_outage_answers_503_so_the_provider_retries() {
+async fn a_store_outage_keeps_verified_requests_and_the_replay_stores_them_in_arrival_order() {
+    let offset = Arc::new(AtomicI64::new(0));
+    let (gateway, store, blobs, metrics) = gateway_with_clock(offset.clone());
+    let samples = sms_events(now());
+    let sent: Vec<Sample> = ["telnyx", "twilio", "plivo", "vonage"]
+        .iter()
+        .map(|p| find(&samples, p, "inbound-text"))
+        .collect();
+    store.down.store(true, Ordering::SeqCst);
+    for sample in &sent {
+        let response = gateway.handle(incoming(sample)).await;
+        assert_eq!(
+            response.status.as_u16(),
+            200,
+            "{}: acknowledged, not a 503 the provider may never retry",
+            sample.file_name()
+        );
+    }
+    // A forged request is refused as always: only verified requests are kept.
+    let mut forged = find(&samples, "twilio", "inbound-text");
+    forged.event["headers"]["x-twilio-signature"] = json!("Zm9yZ2Vk");
+    assert_eq!(gateway.handle(incoming(&forged)).await.status.as_u16(), 401);
+    assert_eq!(
+        intake_keys(&blobs).len(),
+        sent.len(),
+        "one object per kept request"
+    );
+    assert!(store.messages().is_empty());
+    let kept_lines = metrics
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|l| l.contains("\"Kept\":1"))
+        .count();
+    assert_eq!(kept_lines, sent.len(), "each kept request is counted");
+
+    // While the store is still down the replay stores nothing and removes nothing.
+    let report = gateway.replay_intake(replay_budget()).await.unwrap();
+    assert_eq!((report.replayed, report.waiting), (0, sent.len() as u32));
+
+    // Two hours later, past every signature window: the replay verifies each request with the
+    // time it was received, stores it with that time, and in the order the requests came.
+    store.down.store(false, Ordering::SeqCst);
+    offset.store(7200, Ordering::SeqCst);
+    let report = gateway.replay_intake(replay_budget()).await.unwrap();
+    assert_eq!(
+        (report.replayed, report.refused, report.waiting),
+        (sent.len() as u32, 0, 0)
+    );
+    assert!(
+        intake_keys(&blobs).is_empty(),
+        "replayed objects are removed"
+    );
+    let mut stored = store.stored();
+    stored.sort_by_key(|m| m.message.received_at);
+    let providers: Vec<&str> = stored.iter().map(|m| m.message.provider.as_str()).collect();
+    assert_eq!(providers, ["telnyx", "twilio", "plivo", "vonage"]);
+    assert!(
+        stored
+            .iter()
+            .all(|m| m.message.received_at < chrono::Utc::now() + chrono::Duration::minutes(1)),
+        "stored with the time they were received, not the replay's"
+    );
+    // The same Telnyx request handled fresh now would be stale: the replay's clock was the kept time.
+    assert_eq!(
+        gateway.handle(incoming(&sent[0])).await.status.as_u16(),
+        401
+    );
+    // A second run finds nothing; its report says so (0, for the age alarm).
+    let again = gateway.replay_intake(replay_budget()).await.unwrap();
+    assert_eq!(again, gateway_shared::intake::ReplayReport::default());
+    assert!(
+        metrics
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.contains("\"IntakeOldestAge\":0") && l.contains("\"IntakeWaiting\":0")),
+        "every run reports the intake's state"
+    );
+}
+
+#[tokio::test]
+async fn a_kept_object_that_does_not_verify_is_moved_aside_and_stores_nothing() {
+    let (gateway, store, blobs, metrics) = gateway_with_clock(Arc::new(AtomicI64::new(0)));
+    let samples = sms_events(now());
+    store.down.store(true, Ordering::SeqCst);
+    for provider in ["twilio", "plivo"] {
+        let sample = find(&samples, provider, "inbound-text");
+        assert_eq!(gateway.handle(incoming(&sample)).await.status.as_u16(), 200);
+    }
+    store.down.store(false, Ordering::SeqCst);
+    // Someone who can write to the bucket swaps the text of the first kept request.
+    let keys = intake_keys(&blobs);
+    let (_, bytes) = blobs.get(&keys[0]).unwrap();
+    let mut kept = gateway_shared::intake::Kept::from_bytes(&bytes).unwrap();
+    use base64::Engine;
+    let body = base64::engine::general_purpose::STANDARD
+        .decode(&kept.body)
+        .unwrap();
+    let body = String::from_utf8(body)
+        .unwrap()
+        .replace("Body=", "Body=forged+");
+    kept.body = base64::engine::general_purpose::STANDARD.encode(body);
+    use gateway_shared::blob::BlobStore;
+    blobs
+        .put(&keys[0], "application/json", kept.to_bytes())
+        .await
+        .unwrap();
+    blobs
+        .put(
+            "sms/intake/20260101T000000.000000Z-broken.json",
+            "application/json",
+            bytes::Bytes::from_static(b"{not json"),
+        )
+        .await
+        .unwrap();
+
+    let report = gateway.replay_intake(replay_budget()).await.unwrap();
+    assert_eq!((report.replayed, report.refused, report.waiting), (1, 2, 0));
+    let stored = store.messages();
+    assert_eq!(stored.len(), 1, "only the genuine request is stored");
+    assert_eq!(stored[0].provider, "plivo");
+    let aside: Vec<String> = blobs
+        .keys()
+        .into_iter()
+        .filter(|k| k.starts_with("sms/intake-refused/"))
+        .collect();
+    assert_eq!(aside.len(), 2, "refused objects are kept aside: {aside:?}");
+    assert!(intake_keys(&blobs).is_empty());
+    assert!(
+        metrics
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.contains("\"IntakeRefused\":2")),
+        "counted for the alarm"
+    );
+}
+
+#[tokio::test]
+async fn when_the_bucket_fails_with_the_store_the_answer_is_503() {
     let g = memory_gateway_for(Channel::Sms);
     g.store.down.store(true, Ordering::SeqCst);
+    g.blobs.down.store(true, Ordering::SeqCst);
     let sample = find(&sms_events(now()), "plivo", "inbound-text");
     let response = g.gateway.handle(incoming(&sample)).await;
     assert_eq!(response.status.as_u16(), 503);
     assert!(g.queued().await.is_empty(), "nothing unstored is queued");
     g.store.down.store(false, Ordering::SeqCst);
+    g.blobs.down.store(false, Ordering::SeqCst);
     let retry = g.gateway.handle(incoming(&sample)).await;
     assert_eq!(retry.status.as_u16(), 200, "the provider's retry succeeds");
     assert_eq!(g.queued().await.len(), 1);

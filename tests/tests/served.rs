@@ -34,6 +34,68 @@ async fn the_served_channel_functions() {
     }
     an_oversize_transcript_arrives_as_a_claim_check().await;
     the_x_crc_cannot_sign_a_forged_direct_message().await;
+    the_schedule_replays_a_request_kept_in_the_intake().await;
+}
+
+/// The function invoked as its schedule invokes it (`{"run": "schedule"}`, through the
+/// Runtime API emulator's invoke endpoint) stores and queues a verified request kept under
+/// its intake prefix, then removes it: the event dispatch and the S3 calls of the binary as
+/// deployed (the recording proxy sees them for the permission check).
+async fn the_schedule_replays_a_request_kept_in_the_intake() {
+    use gateway_shared::intake::{self, Kept};
+    use gateway_shared::schema::Channel;
+    let base = channel_var("sms", "URL");
+    let queue_url = channel_var("sms", "QUEUE_URL");
+    let bucket = var("GATEWAY_BUCKET");
+    let sdk = local::sdk().await;
+    local::drain_served(&sdk, &queue_url).await.unwrap();
+    let sample = fixtures::fresh_sample("sms", chrono::Utc::now().timestamp(), 7_001);
+    let incoming = gateway_tests::incoming(&sample);
+    let request = gateway_shared::request::WebhookRequest {
+        provider: gateway_shared::request::provider_from_path(&incoming.path).to_string(),
+        method: incoming.method,
+        raw_query: incoming.raw_query,
+        headers: incoming.headers,
+        body: incoming.body.unwrap(),
+        public_url: None,
+    };
+    let kept = Kept::of(&request, chrono::Utc::now());
+    let key = intake::key(Channel::Sms, &kept);
+    let s3 = local::s3(&sdk);
+    s3.put_object()
+        .bucket(&bucket)
+        .key(&key)
+        .body(kept.to_bytes().into())
+        .send()
+        .await
+        .unwrap();
+
+    // http://127.0.0.1:PORT/lambda-url/gateway/sms → the emulator's invoke endpoint.
+    let origin = base.split("/lambda-url/").next().unwrap();
+    let answer = reqwest::Client::new()
+        .post(format!("{origin}/2015-03-31/functions/gateway/invocations"))
+        .header("content-type", "application/json")
+        .body(r#"{"run": "schedule"}"#)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let answer: serde_json::Value = serde_json::from_str(&answer).expect("the run's report");
+    assert_eq!(answer["intake"]["replayed"], 1, "{answer}");
+    assert_eq!(answer["intake"]["waiting"], 0, "{answer}");
+    let queued = local::drain_served(&sdk, &queue_url).await.unwrap();
+    assert_eq!(queued.len(), 1, "the kept request is stored and queued");
+    assert_eq!(queued[0].body["provider"], "twilio");
+    let left = s3
+        .list_objects_v2()
+        .bucket(&bucket)
+        .prefix(intake::prefix(Channel::Sms))
+        .send()
+        .await
+        .unwrap();
+    assert!(left.contents().is_empty(), "the replayed object is removed");
 }
 
 /// The security review's forgery, end to end: ask the CRC check to sign a direct message's

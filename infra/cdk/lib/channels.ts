@@ -14,8 +14,9 @@ export interface Channel {
   readonly methods: string[];
   /** Channel-specific settings: a stack parameter each, passed as an environment variable. */
   readonly settings: { parameter: string; env: string; default: string; description: string }[];
-  /** What its function may do: actions on the table, the outbox, its secret, or the objects under its prefix. */
-  readonly grants: { resource: 'table' | 'outbox' | 'secret' | 'objects'; actions: string[] }[];
+  /** What its function may do: actions on the table, the outbox, its secret, the objects under its prefix,
+   * the objects of its intake (`<name>/intake/*`), or the bucket for listing its intake only. */
+  readonly grants: { resource: 'table' | 'outbox' | 'secret' | 'objects' | 'intake' | 'listing'; actions: string[] }[];
 }
 
 export const CHANNELS: Channel[] = [
@@ -45,6 +46,19 @@ export const CHANNELS: Channel[] = [
           "s3:PutObject"
         ],
         "resource": "objects"
+      },
+      {
+        "actions": [
+          "s3:DeleteObject",
+          "s3:GetObject"
+        ],
+        "resource": "intake"
+      },
+      {
+        "actions": [
+          "s3:ListBucket"
+        ],
+        "resource": "listing"
       }
     ],
     "id": "Sms",
@@ -88,6 +102,19 @@ export const CHANNELS: Channel[] = [
           "s3:PutObject"
         ],
         "resource": "objects"
+      },
+      {
+        "actions": [
+          "s3:DeleteObject",
+          "s3:GetObject"
+        ],
+        "resource": "intake"
+      },
+      {
+        "actions": [
+          "s3:ListBucket"
+        ],
+        "resource": "listing"
       }
     ],
     "id": "Social",
@@ -132,6 +159,19 @@ export const CHANNELS: Channel[] = [
           "s3:PutObject"
         ],
         "resource": "objects"
+      },
+      {
+        "actions": [
+          "s3:DeleteObject",
+          "s3:GetObject"
+        ],
+        "resource": "intake"
+      },
+      {
+        "actions": [
+          "s3:ListBucket"
+        ],
+        "resource": "listing"
       }
     ],
     "id": "Chat",
@@ -180,6 +220,19 @@ export const CHANNELS: Channel[] = [
           "s3:PutObject"
         ],
         "resource": "objects"
+      },
+      {
+        "actions": [
+          "s3:DeleteObject",
+          "s3:GetObject"
+        ],
+        "resource": "intake"
+      },
+      {
+        "actions": [
+          "s3:ListBucket"
+        ],
+        "resource": "listing"
       }
     ],
     "id": "Voice",
@@ -231,6 +284,19 @@ export const CHANNELS: Channel[] = [
           "s3:PutObject"
         ],
         "resource": "objects"
+      },
+      {
+        "actions": [
+          "s3:DeleteObject",
+          "s3:GetObject"
+        ],
+        "resource": "intake"
+      },
+      {
+        "actions": [
+          "s3:ListBucket"
+        ],
+        "resource": "listing"
       }
     ],
     "id": "Email",

@@ -211,13 +211,30 @@ export class GatewayStack extends Stack {
         outbox: [outbox.tableArn],
         secret: [secret.secretArn],
         objects: [blobs.arnForObjects(`${channel.name}/*`)],
+        intake: [blobs.arnForObjects(`${channel.name}/intake/*`)],
+        listing: [blobs.bucketArn],
       };
       for (const grant of channel.grants) {
-        fn.addToRolePolicy(new iam.PolicyStatement({ actions: grant.actions, resources: granted[grant.resource] }));
+        fn.addToRolePolicy(new iam.PolicyStatement({
+          actions: grant.actions,
+          resources: granted[grant.resource],
+          // A listing of the channel's own intake only.
+          conditions: grant.resource === 'listing' ? { StringLike: { 's3:prefix': [`${channel.name}/intake/*`] } } : undefined,
+        }));
       }
+      const bucketId = Stack.of(this).getLogicalId(blobs.node.defaultChild as s3.CfnBucket);
       Validations.of(fn).acknowledge({
-        id: `AwsSolutions-IAM5[Resource::<${Stack.of(this).getLogicalId(blobs.node.defaultChild as s3.CfnBucket)}.Arn>/${channel.name}/*]`,
+        id: `AwsSolutions-IAM5[Resource::<${bucketId}.Arn>/${channel.name}/*]`,
         reason: 'Object keys are message ids, unknown in advance; the grant is PutObject under the channel\'s own prefix only.',
+      });
+      Validations.of(fn).acknowledge({
+        id: `AwsSolutions-IAM5[Resource::<${bucketId}.Arn>/${channel.name}/intake/*]`,
+        reason: 'Kept requests are named by arrival time and digest, unknown in advance; the grant is read and delete of the channel\'s own intake only.',
+      });
+      // The scheduled run, every minute: the replay of the requests kept while the store was down.
+      new events.Rule(scope, 'Schedule', {
+        schedule: events.Schedule.rate(Duration.minutes(1)),
+        targets: [new targets.LambdaFunction(fn, { event: events.RuleTargetInput.fromObject({ run: 'schedule' }) })],
       });
       acknowledgeLambdaBasics(fn);
 
@@ -271,6 +288,23 @@ export class GatewayStack extends Stack {
         treatMissingData: cw.TreatMissingData.BREACHING,
       });
       notify(outboxAge);
+      // Emitted by the channel function's replay every minute: missing data means it is not running.
+      const intakeAge = new cw.Alarm(scope, 'IntakeAgeAlarm', {
+        alarmDescription: `A ${channel.title} request kept while the store was down has waited more than 5 minutes for its replay (the store still failing, a kept request the replay cannot finish), or the replay is not reporting.`,
+        metric: new cw.Metric({
+          namespace: NAMESPACE, metricName: 'IntakeOldestAge', statistic: 'Maximum', period: Duration.minutes(1),
+          dimensionsMap: { channel: channel.name },
+        }),
+        threshold: 300, evaluationPeriods: 5,
+        comparisonOperator: cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        treatMissingData: cw.TreatMissingData.BREACHING,
+      });
+      notify(intakeAge);
+      alarm('IntakeRefusedAlarm', `A ${channel.title} request kept while the store was down was refused by its replay; it is under ${channel.name}/intake-refused/ in the bucket.`,
+        new cw.Metric({
+          namespace: NAMESPACE, metricName: 'IntakeRefused', statistic: 'Sum', period: Duration.minutes(5),
+          dimensionsMap: { channel: channel.name },
+        }), 0);
       alarm('QuarantinedAlarm', `A ${channel.title} message SQS refuses for good is quarantined in the outbox (see the runbook in the README).`,
         new cw.Metric({
           namespace: NAMESPACE, metricName: 'OutboxQuarantined', statistic: 'Maximum', period: Duration.minutes(5),

@@ -125,6 +125,8 @@ for (const channel of CHANNELS) {
       outbox: { 'Fn::GetAtt': [outbox, 'Arn'] },
       secret: { Ref: secret },
       objects: { 'Fn::Join': ['', [{ 'Fn::GetAtt': [bucket, 'Arn'] }, `/${channel.name}/*`]] },
+      intake: { 'Fn::Join': ['', [{ 'Fn::GetAtt': [bucket, 'Arn'] }, `/${channel.name}/intake/*`]] },
+      listing: { 'Fn::GetAtt': [bucket, 'Arn'] },
     };
     assert.deepEqual(granted, channel.grants.map((g) => [g.actions, JSON.stringify(resource[g.resource])]));
     assert.ok(channel.grants.length >= 4, 'table, outbox, secret and objects');
