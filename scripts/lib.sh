@@ -27,12 +27,16 @@ provision_channel() {
   local ddb="${7:-$AWS_ENDPOINT_URL_DYNAMODB}" sqs="${7:-$AWS_ENDPOINT_URL_SQS}" s3="${7:-$AWS_ENDPOINT_URL_S3}" secrets="${7:-$AWS_ENDPOINT_URL_SECRETS_MANAGER}"
   queue_url=$(gateway_local provision \
     --channel "$channel" --table "$table" --bucket "$bucket" --queue "$queue" --secret-id "$secret_id")
+  # TRANSCRIPT_GRACE_SECS=0: a real-time transcript is assembled at its stop event, so each
+  # sample gets its answer at once (the grace itself is tested in tests/tests/voice.rs).
   cat >"$env_file" <<ENV
 CHANNEL=$channel
 TABLE_NAME=$table
 BUCKET_NAME=$bucket
 S3_FORCE_PATH_STYLE=true
 OUTBOX_TABLE_NAME=$table-outbox
+PARTS_TABLE_NAME=$table-parts
+TRANSCRIPT_GRACE_SECS=0
 SECRET_ID=$secret_id
 PUBLIC_BASE_URL=https://hooks.example.com/$channel
 RETENTION_DAYS=30

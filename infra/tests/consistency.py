@@ -64,7 +64,7 @@ class Model:
             return "queue:" + name_after_stack(p.get("QueueName"))
         if kind == "AWS::DynamoDB::Table":
             keys = [k["AttributeName"] for k in p.get("KeySchema", [])]
-            return "outbox" if "conversation" in keys else "table"
+            return "outbox" if "conversation" in keys else "parts" if "group" in keys else "table"
         if kind == "AWS::SecretsManager::Secret":
             return "secret:" + name_after_stack(p.get("Name"))
         if kind == "AWS::Lambda::Function":

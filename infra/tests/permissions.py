@@ -8,7 +8,7 @@ drove the functions (tests/src/recorder.rs): one line per call, with the functio
 and the local resource. The local emulators do not enforce IAM, so a missing grant would pass
 every local test and fail in AWS; this check fails instead. Local resources map to the
 templates' as the local provisioning names them: table `served-messages` is the messages table,
-`served-messages-outbox` the outbox,
+`served-messages-outbox` the outbox, `served-messages-parts` the parts table,
 queue `served-<channel>` the channel's queue, secret `served/<channel>` its secret, bucket
 `served-blobs` the blobs bucket. Run with the SAM CLI venv's Python (samtranslator, cfn-lint).
 """
@@ -28,7 +28,7 @@ def required(call):
     kind, _, name = call["resource"].partition(":")
     if kind == "table":
         table, _, index = name.partition("/index/")
-        identity = "outbox" if table.endswith("-outbox") else "table"
+        identity = "outbox" if table.endswith("-outbox") else "parts" if table.endswith("-parts") else "table"
         return action, identity + (f"/index/{index}" if index else "")
     if kind == "stream":
         return action, "outbox/stream"

@@ -52,11 +52,13 @@ pub async fn sdk_config() -> SdkConfig {
 
 pub use crate::outbox::sortable_time;
 
-/// The messages table and its outbox table.
+/// The messages table and its outbox table (and, for channels whose providers keep parts,
+/// the parts table).
 pub struct DynamoStore {
     client: aws_sdk_dynamodb::Client,
     table: String,
     outbox_table: String,
+    parts_table: Option<String>,
     retention_days: Option<u32>,
 }
 
@@ -71,8 +73,23 @@ impl DynamoStore {
             client,
             table: table.into(),
             outbox_table: outbox_table.into(),
+            parts_table: None,
             retention_days,
         }
+    }
+
+    /// With the parts table (`PARTS_TABLE_NAME`): one item per part, keyed by group and name.
+    pub fn with_parts_table(mut self, table: Option<impl Into<String>>) -> Self {
+        self.parts_table = table.map(Into::into);
+        self
+    }
+
+    fn parts_table(&self) -> Result<&str, StoreError> {
+        // The function refuses to start without it when a provider keeps parts
+        // (`lambda::run`); reaching here without it is a wiring mistake, not an outage.
+        self.parts_table
+            .as_deref()
+            .ok_or_else(|| StoreError::Refused("no parts table is configured".into()))
     }
 
     fn item(&self, stored: &StoredMessage) -> Result<HashMap<String, AttributeValue>, StoreError> {
@@ -347,43 +364,69 @@ impl PartStore for DynamoStore {
         body: &str,
         expires_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let expires = expires_at.timestamp();
         self.client
-            .update_item()
-            .table_name(&self.table)
-            .key("id", AttributeValue::S(format!("parts#{group}")))
-            .update_expression("SET #p = :b, expires_at = :e")
-            .expression_attribute_names("#p", format!("{PART_PREFIX}{name}"))
-            .expression_attribute_values(":b", AttributeValue::S(body.to_string()))
-            .expression_attribute_values(":e", AttributeValue::N(expires.to_string()))
+            .put_item()
+            .table_name(self.parts_table()?)
+            .item("group", AttributeValue::S(group.to_string()))
+            .item("part", AttributeValue::S(name.to_string()))
+            .item("body", AttributeValue::S(body.to_string()))
+            .item(
+                "expires_at",
+                AttributeValue::N(expires_at.timestamp().to_string()),
+            )
             .send()
             .await
-            .map_err(|e| {
-                use aws_sdk_dynamodb::error::ProvideErrorMetadata;
-                let text = DisplayErrorContext(&e).to_string();
-                // The parts item has reached DynamoDB's 400 KB: no retry adds this part.
-                if e.code() == Some("ValidationException") {
-                    StoreError::Refused(text)
-                } else {
-                    StoreError::Unavailable(text)
-                }
-            })?;
+            .map_err(|e| StoreError::Unavailable(DisplayErrorContext(&e).to_string()))?;
         Ok(())
     }
 
-    async fn parts(
+    async fn parts_through(
         &self,
         group: &str,
+        last: &str,
+        limit: usize,
     ) -> Result<std::collections::BTreeMap<String, String>, StoreError> {
-        let item = self.get_item(&format!("parts#{group}")).await?;
-        Ok(item
-            .unwrap_or_default()
-            .into_iter()
-            .filter_map(|(name, value)| {
-                let name = name.strip_prefix(PART_PREFIX)?.to_string();
-                Some((name, value.as_s().ok()?.clone()))
-            })
-            .collect())
+        let mut parts = std::collections::BTreeMap::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(self.parts_table()?)
+                .key_condition_expression("#g = :g AND #p <= :last")
+                .expression_attribute_names("#g", "group")
+                .expression_attribute_names("#p", "part")
+                .expression_attribute_values(":g", AttributeValue::S(group.to_string()))
+                .expression_attribute_values(":last", AttributeValue::S(last.to_string()))
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .set_limit(i32::try_from(limit - parts.len()).ok())
+                .send()
+                .await
+                .map_err(|e| StoreError::Unavailable(DisplayErrorContext(&e).to_string()))?;
+            for item in out.items() {
+                let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
+                if let (Some(name), Some(body)) = (text("part"), text("body")) {
+                    parts.insert(name, body);
+                }
+            }
+            start = out.last_evaluated_key;
+            if start.is_none() || parts.len() >= limit {
+                return Ok(parts);
+            }
+        }
+    }
+
+    async fn remove_part(&self, group: &str, name: &str) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(self.parts_table()?)
+            .key("group", AttributeValue::S(group.to_string()))
+            .key("part", AttributeValue::S(name.to_string()))
+            .send()
+            .await
+            .map_err(|e| StoreError::Unavailable(DisplayErrorContext(&e).to_string()))?;
+        Ok(())
     }
 }
 
@@ -422,10 +465,6 @@ impl TokenBinding for DynamoStore {
         }
     }
 }
-
-/// Parts of one group live in one item (`parts#<group>`), one attribute per part, so a
-/// single consistent read returns them all; the item expires (TTL) when its provider says.
-const PART_PREFIX: &str = "part_";
 
 /// Creates the gateway's table with its indexes (local runs and tests; AWS gets it from the
 /// templates in `infra/`, which must match).
@@ -509,6 +548,39 @@ pub async fn create_outbox_table(
                 .build()
                 .expect("enabled is set"),
         )
+        .send()
+        .await?;
+    Ok(())
+}
+
+/// Creates the parts table: one item per part, keyed by its group and name, expiring on its
+/// own (`expires_at`, the TTL attribute in the templates).
+pub async fn create_parts_table(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+) -> Result<(), aws_sdk_dynamodb::Error> {
+    let attr = |name: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .expect("name and type are set")
+    };
+    let key = |name: &str, kind: KeyType| {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(kind)
+            .build()
+            .expect("name and type are set")
+    };
+    client
+        .create_table()
+        .table_name(table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attr("group"))
+        .attribute_definitions(attr("part"))
+        .key_schema(key("group", KeyType::Hash))
+        .key_schema(key("part", KeyType::Range))
         .send()
         .await?;
     Ok(())

@@ -56,6 +56,8 @@ pub struct Endpoints {
     pub assemblyai_api: String,
     /// Where SNS signing certificates may come from.
     pub sns_certificates: crate::providers::email::ses::CertPolicy,
+    /// How long a real-time transcript waits after its stop event for late utterances.
+    pub transcript_grace: chrono::Duration,
 }
 
 /// One provider: its path segment, what it needs, and how it is built.
@@ -98,6 +100,8 @@ pub enum Grant {
     Outbox(&'static str),
     /// On the channel's own secret.
     Secret(&'static str),
+    /// On the parts table (providers that keep parts).
+    Parts(&'static str),
     /// On the bucket's objects under the channel's prefix (`<channel>/*`).
     Objects(&'static str),
     /// On the objects of the channel's intake (`<channel>/intake/*`).
@@ -176,15 +180,23 @@ pub const CHANNELS: &[ChannelSpec] = &[
         id: "Voice",
         title: "voice",
         description: "Voice transcript webhooks (Twilio, Deepgram, Retell, Vapi, AssemblyAI).",
-        settings: &[Setting {
-            parameter: "AssemblyAiApiBaseUrl",
-            env: "ASSEMBLYAI_API_BASE_URL",
-            default: "https://api.assemblyai.com",
-            description: "Where finished AssemblyAI transcripts are fetched (https://api.eu.assemblyai.com for EU jobs).",
-        }],
+        settings: &[
+            Setting {
+                parameter: "AssemblyAiApiBaseUrl",
+                env: "ASSEMBLYAI_API_BASE_URL",
+                default: "https://api.assemblyai.com",
+                description: "Where finished AssemblyAI transcripts are fetched (https://api.eu.assemblyai.com for EU jobs).",
+            },
+            Setting {
+                parameter: "TranscriptGraceSeconds",
+                env: "TRANSCRIPT_GRACE_SECS",
+                default: "60",
+                description: "Seconds a Twilio real-time transcript waits after its stop event for utterances delivered late (0 to 3600; 0 assembles at the stop event).",
+            },
+        ],
         providers: &[
-            provider("twilio", "Twilio", &[Keeps::Parts], &[], |_| {
-                Box::new(voice::twilio::TwilioVoice)
+            provider("twilio", "Twilio", &[Keeps::Parts], &[], |endpoints| {
+                Box::new(voice::twilio::TwilioVoice::new(endpoints.transcript_grace))
             }),
             provider("deepgram", "Deepgram", &[], &[], |_| {
                 Box::new(voice::deepgram::Deepgram)
@@ -261,6 +273,11 @@ pub fn spec(channel: Channel) -> &'static ChannelSpec {
 }
 
 impl ChannelSpec {
+    /// Whether one of its providers keeps this state.
+    pub fn keeps(&self, state: Keeps) -> bool {
+        self.providers.iter().any(|p| p.keeps.contains(&state))
+    }
+
     pub fn name(&self) -> &'static str {
         self.channel.as_str()
     }
@@ -326,10 +343,11 @@ impl ChannelSpec {
         ];
         for keeps in self.providers.iter().flat_map(|p| p.keeps) {
             match keeps {
-                // Parts are written one by one (UpdateItem) and read back together.
+                // One item per part, read back together, removed when their work is done.
                 Keeps::Parts => grants.extend([
-                    Grant::Table("dynamodb:UpdateItem"),
-                    Grant::Table("dynamodb:GetItem"),
+                    Grant::Parts("dynamodb:PutItem"),
+                    Grant::Parts("dynamodb:Query"),
+                    Grant::Parts("dynamodb:DeleteItem"),
                 ]),
                 // A conditional put.
                 Keeps::TokenBindings => grants.push(Grant::Table("dynamodb:PutItem")),
@@ -365,12 +383,11 @@ mod tests {
     fn grants_follow_what_providers_keep() {
         let voice = spec(Channel::Voice).grants();
         assert!(
-            voice.contains(&Grant::Table("dynamodb:GetItem")),
+            voice.contains(&Grant::Parts("dynamodb:Query")),
             "parts are read back"
         );
         let sms = spec(Channel::Sms).grants();
-        assert!(!sms.contains(&Grant::Table("dynamodb:GetItem")));
-        assert!(!sms.contains(&Grant::Table("dynamodb:UpdateItem")));
+        assert!(!sms.iter().any(|g| matches!(g, Grant::Parts(_))));
         assert!(sms.contains(&Grant::Outbox("dynamodb:PutItem")));
     }
 }

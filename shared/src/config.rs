@@ -52,6 +52,13 @@ pub struct Config {
     /// Debug builds only (local runs): SNS certificates from this URL prefix instead of AWS's
     /// hosts (`LOCAL_SNS_CERT_BASE_URL`). Release builds, the ones deployed, never read it.
     pub local_sns_cert_base_url: Option<String>,
+    /// The table of the parts of messages that arrive in pieces (`PARTS_TABLE_NAME`):
+    /// required where a provider keeps parts (the registry says which).
+    pub parts_table_name: Option<String>,
+    /// How long after a real-time transcription's stop event its transcript is assembled,
+    /// so utterances delivered late are in it (`TRANSCRIPT_GRACE_SECS`, default 60; 0
+    /// assembles at the stop event).
+    pub transcript_grace_secs: i64,
 }
 
 impl Config {
@@ -63,6 +70,7 @@ impl Config {
                 Some(prefix) => CertPolicy::Prefix(prefix.clone()),
                 None => CertPolicy::AwsSns,
             },
+            transcript_grace: chrono::Duration::seconds(self.transcript_grace_secs),
         }
     }
 
@@ -115,6 +123,16 @@ impl Config {
                 get("LOCAL_SNS_CERT_BASE_URL").filter(|v| !v.trim().is_empty())
             } else {
                 None
+            },
+            parts_table_name: get("PARTS_TABLE_NAME").filter(|v| !v.trim().is_empty()),
+            transcript_grace_secs: match parse(&get, "TRANSCRIPT_GRACE_SECS", 60i64)? {
+                n @ 0..=3600 => n,
+                n => {
+                    return Err(ConfigError::Invalid(
+                        "TRANSCRIPT_GRACE_SECS",
+                        format!("{n} is outside 0..=3600"),
+                    ));
+                }
             },
         })
     }

@@ -76,8 +76,8 @@ impl GatewayError {
             GatewayError::InvalidBase64 | GatewayError::Malformed(_) => StatusCode::BAD_REQUEST,
             GatewayError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             GatewayError::HandshakeRefused => StatusCode::FORBIDDEN,
-            // Refused for good (a real-time transcript's parts item at DynamoDB's size limit):
-            // a retry would fail the same way.
+            // Refused for good outside the message write (which keeps such requests in the
+            // bucket instead): a retry would fail the same way.
             GatewayError::Storage(crate::store::StoreError::Refused(_)) => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }

@@ -26,7 +26,11 @@ pub async fn run() -> Result<(), lambda_http::lambda_runtime::Error> {
     telemetry::init_logging();
     let config = crate::config::Config::from_env()?;
     let channel = config.channel;
-    let providers = crate::channels::spec(channel).providers(&config.endpoints());
+    let spec = crate::channels::spec(channel);
+    if spec.keeps(crate::channels::Keeps::Parts) && config.parts_table_name.is_none() {
+        return Err(crate::config::ConfigError::Missing("PARTS_TABLE_NAME").into());
+    }
+    let providers = spec.providers(&config.endpoints());
     let sdk = aws::sdk_config().await;
     let gateway = Arc::new(Gateway::new(
         channel,
@@ -38,12 +42,15 @@ pub async fn run() -> Result<(), lambda_http::lambda_runtime::Error> {
             claim_check_bytes: config.claim_check_bytes,
         },
         Ports {
-            store: Arc::new(DynamoStore::new(
-                aws_sdk_dynamodb::Client::new(&sdk),
-                &config.table_name,
-                &config.outbox_table_name,
-                config.retention_days,
-            )),
+            store: Arc::new(
+                DynamoStore::new(
+                    aws_sdk_dynamodb::Client::new(&sdk),
+                    &config.table_name,
+                    &config.outbox_table_name,
+                    config.retention_days,
+                )
+                .with_parts_table(config.parts_table_name.clone()),
+            ),
             blobs: Arc::new(S3Blobs::new(
                 S3Blobs::client(&sdk, config.s3_force_path_style),
                 &config.bucket_name,

@@ -80,6 +80,8 @@ pub struct Ports {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct ScheduleReport {
     pub intake: ReplayReport,
+    /// Messages its providers' scheduled work stored (assembled transcripts).
+    pub assembled: u32,
 }
 
 /// One channel's webhook handler.
@@ -287,7 +289,7 @@ impl Gateway {
                         "a verified event the normaliser did not understand was not stored"
                     );
                 }
-                let mut counts = self.store(messages, req).await?;
+                let mut counts = self.store(messages, &req.body, req.content_type()).await?;
                 counts.unrecognised = empty.len() as u32;
                 Ok(Handled {
                     counts,
@@ -349,11 +351,38 @@ impl Gateway {
         Ok(handled.counts)
     }
 
-    /// The function's scheduled run (every minute): the intake's replay.
+    /// The function's scheduled run (every minute): the intake's replay, then the work its
+    /// providers scheduled that is due (real-time transcripts to assemble).
     pub async fn scheduled(&self, until: Instant) -> Result<ScheduleReport, GatewayError> {
-        Ok(ScheduleReport {
-            intake: self.replay_intake(until).await?,
-        })
+        let intake = self.replay_intake(until).await?;
+        let mut assembled = 0;
+        for provider in self.providers.values().filter(|p| p.schedules_work()) {
+            let now = (self.ports.clock)();
+            let ctx = Context {
+                channel: self.channel,
+                provider: provider.name(),
+                received_at: now,
+                secret: self.secrets().await?.provider(provider.name()),
+                parts: self.ports.store.clone(),
+            };
+            for done in provider.due(&ctx).await? {
+                let counts = self
+                    .store(done.messages, &done.raw, "application/json".into())
+                    .await?;
+                let (group, name) = &done.marker;
+                self.ports.store.remove_part(group, name).await?;
+                tracing::info!(channel = %self.channel, provider = provider.name(), accepted = counts.accepted, duplicates = counts.duplicates, "scheduled work done");
+                assembled += counts.accepted;
+            }
+        }
+        if assembled > 0 {
+            self.ports.metrics.emit(telemetry::assembled(
+                (self.ports.clock)(),
+                self.channel,
+                assembled,
+            ));
+        }
+        Ok(ScheduleReport { intake, assembled })
     }
 
     /// Replays the channel's kept requests, oldest first, until none is left, the store
@@ -451,16 +480,16 @@ impl Gateway {
     async fn store(
         &self,
         messages: Vec<Message>,
-        req: &WebhookRequest,
+        body: &Bytes,
+        raw_content_type: String,
     ) -> Result<RequestCounts, GatewayError> {
         let mut counts = RequestCounts::default();
-        let raw_content_type = req.content_type();
         let blobs = self.ports.blobs.as_ref();
-        let raw = if req.body.len() > RAW_INLINE_BYTES && !messages.is_empty() {
-            let key = blob::raw_key(self.channel, &req.body);
-            Raw::Object(blobs.put(&key, &raw_content_type, req.body.clone()).await?)
+        let raw = if body.len() > RAW_INLINE_BYTES && !messages.is_empty() {
+            let key = blob::raw_key(self.channel, body);
+            Raw::Object(blobs.put(&key, &raw_content_type, body.clone()).await?)
         } else {
-            Raw::Inline(req.body.clone())
+            Raw::Inline(body.clone())
         };
         for (position, mut message) in messages.into_iter().enumerate() {
             let id = message.id.clone();
@@ -484,8 +513,8 @@ impl Gateway {
                 // Retrying would never store it: the verified request is kept in the bucket,
                 // counted and alarmed, and the provider is answered so it stops retrying.
                 Err(StoreError::Refused(reason)) => {
-                    let key = blob::unstorable_key(self.channel, &req.body);
-                    blobs.put(&key, &raw_content_type, req.body.clone()).await?;
+                    let key = blob::unstorable_key(self.channel, body);
+                    blobs.put(&key, &raw_content_type, body.clone()).await?;
                     tracing::error!(channel = %self.channel, id = %id, key = %key, reason = %reason, "message refused by the store for good: its request is kept in the bucket");
                     counts.unstorable += 1;
                 }

@@ -63,6 +63,18 @@ pub enum Outcome {
     Reply(Reply),
 }
 
+/// Work a provider scheduled for later, done (a real-time transcript assembled once its stop
+/// event's grace has passed): what to store, and the part that marked the work, removed once
+/// it is stored.
+#[derive(Debug)]
+pub struct Done {
+    pub messages: Vec<Message>,
+    /// What the messages were made of, kept beside them as a request's body is.
+    pub raw: bytes::Bytes,
+    /// The marker: its group and name in the part store.
+    pub marker: (String, String),
+}
+
 /// What normalisers need besides the request.
 #[derive(Clone)]
 pub struct Context {
@@ -225,5 +237,17 @@ pub trait Provider: Send + Sync {
     /// The success answer once the messages are stored.
     fn ack(&self) -> Reply {
         Reply::ok()
+    }
+
+    /// Whether it schedules work for later (see [`Provider::due`]).
+    fn schedules_work(&self) -> bool {
+        false
+    }
+
+    /// The work it scheduled that is due at `ctx.received_at` (now), run by the function's
+    /// schedule; each item's marker is removed once its messages are stored, so work whose
+    /// storing fails is done again by the next run.
+    async fn due(&self, _ctx: &Context) -> Result<Vec<Done>, GatewayError> {
+        Ok(Vec::new())
     }
 }

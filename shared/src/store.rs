@@ -82,11 +82,12 @@ pub trait MessageStore: PartStore + TokenBinding + Send + Sync {
 }
 
 /// Pieces of a message that arrives in several requests (a real-time transcript's
-/// utterances), for the provider that assembles them (port).
+/// utterances), for the provider that assembles them, and the work it scheduled for later
+/// (port). Each part is its own small item, so a group has no size limit.
 #[async_trait]
 pub trait PartStore: Send + Sync {
     /// Keeps one part under `group`, replacing a part of the same name, so a redelivered
-    /// piece is kept once. The group expires on its own at `expires_at`.
+    /// piece is kept once. The part expires on its own at `expires_at`.
     async fn put_part(
         &self,
         group: &str,
@@ -94,8 +95,19 @@ pub trait PartStore: Send + Sync {
         body: &str,
         expires_at: DateTime<Utc>,
     ) -> Result<(), StoreError>;
-    /// Every part kept under `group`, by name.
-    async fn parts(&self, group: &str) -> Result<BTreeMap<String, String>, StoreError>;
+    /// Every part kept under `group`, by name (a consistent read).
+    async fn parts(&self, group: &str) -> Result<BTreeMap<String, String>, StoreError> {
+        self.parts_through(group, "\u{10ffff}", usize::MAX).await
+    }
+    /// The first `limit` parts of `group` whose names sort at or before `last`, by name.
+    async fn parts_through(
+        &self,
+        group: &str,
+        last: &str,
+        limit: usize,
+    ) -> Result<BTreeMap<String, String>, StoreError>;
+    /// Removes one part (nothing there is not an error).
+    async fn remove_part(&self, group: &str, name: &str) -> Result<(), StoreError>;
 }
 
 /// One-time bindings of signed tokens to the request they came with, for schemes whose
@@ -241,15 +253,34 @@ impl PartStore for MemoryStore {
         Ok(())
     }
 
-    async fn parts(&self, group: &str) -> Result<BTreeMap<String, String>, StoreError> {
+    async fn parts_through(
+        &self,
+        group: &str,
+        last: &str,
+        limit: usize,
+    ) -> Result<BTreeMap<String, String>, StoreError> {
         self.check()?;
         Ok(self
             .parts
             .lock()
             .unwrap()
             .get(group)
-            .cloned()
+            .map(|parts| {
+                parts
+                    .range(..=last.to_string())
+                    .take(limit)
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect()
+            })
             .unwrap_or_default())
+    }
+
+    async fn remove_part(&self, group: &str, name: &str) -> Result<(), StoreError> {
+        self.check()?;
+        if let Some(parts) = self.parts.lock().unwrap().get_mut(group) {
+            parts.remove(name);
+        }
+        Ok(())
     }
 }
 

@@ -196,6 +196,11 @@ pub fn outbox_state(
     )
 }
 
+/// Messages stored by providers' scheduled work in one run (assembled transcripts).
+pub fn assembled(at: DateTime<Utc>, channel: Channel, count: u32) -> String {
+    channel_line(at, channel, &[("Assembled", "Count", json!(count))])
+}
+
 /// What a replay run of the intake did, and what still waits: the age of the oldest kept
 /// request (0 when none). Emitted every run, so missing data means the replay did not run.
 pub fn intake_metrics(

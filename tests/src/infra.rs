@@ -4,7 +4,7 @@
 //! as `shared/src/channels.rs` has them; `gateway-local infra --check` fails when a committed
 //! file differs from what this makes.
 
-use gateway_shared::channels::{CHANNELS, ChannelSpec, Grant};
+use gateway_shared::channels::{CHANNELS, ChannelSpec, Grant, Keeps};
 use std::path::Path;
 
 /// Every generated file: its path under the repository root, and its content.
@@ -47,6 +47,7 @@ fn grant_groups(spec: &ChannelSpec) -> Vec<(&'static str, Vec<&'static str>)> {
         let (resource, action) = match grant {
             Grant::Table(a) => ("table", a),
             Grant::Outbox(a) => ("outbox", a),
+            Grant::Parts(a) => ("parts", a),
             Grant::Secret(a) => ("secret", a),
             Grant::Objects(a) => ("objects", a),
             Grant::Intake(a) => ("intake", a),
@@ -82,17 +83,21 @@ fn sam_template(root: &Path) -> String {
                 setting.parameter, setting.default, setting.description
             );
         }
-        let settings_variables: String = spec
+        let mut settings_variables: String = spec
             .settings
             .iter()
             .map(|s| format!("          {}: !Ref {}\n", s.env, s.parameter))
             .collect();
+        if spec.keeps(Keeps::Parts) {
+            settings_variables += "          PARTS_TABLE_NAME: !Ref PartsTable\n";
+        }
         let policy_statements: String = grant_groups(spec)
             .into_iter()
             .map(|(resource, actions)| {
                 let resource = match resource {
                     "table" => "!GetAtt MessagesTable.Arn".to_string(),
                     "outbox" => "!GetAtt OutboxTable.Arn".to_string(),
+                    "parts" => "!GetAtt PartsTable.Arn".to_string(),
                     "secret" => format!("!Ref {id}Secret"),
                     "intake" => format!("!Sub \"${{BlobsBucket.Arn}}/{name}/intake/*\""),
                     "listing" => format!(
@@ -210,9 +215,9 @@ export interface Channel {{
   readonly methods: string[];
   /** Channel-specific settings: a stack parameter each, passed as an environment variable. */
   readonly settings: {{ parameter: string; env: string; default: string; description: string }}[];
-  /** What its function may do: actions on the table, the outbox, its secret, the objects under its prefix,
+  /** What its function may do: actions on the table, the outbox, the parts table, its secret, the objects under its prefix,
    * the objects of its intake (`<name>/intake/*`), or the bucket for listing its intake only. */
-  readonly grants: {{ resource: 'table' | 'outbox' | 'secret' | 'objects' | 'intake' | 'listing'; actions: string[] }}[];
+  readonly grants: {{ resource: 'table' | 'outbox' | 'parts' | 'secret' | 'objects' | 'intake' | 'listing'; actions: string[] }}[];
 }}
 
 export const CHANNELS: Channel[] = {};

@@ -77,6 +77,9 @@ pub fn endpoints(standin: &str) -> Endpoints {
     Endpoints {
         assemblyai_api: standin.to_string(),
         sns_certificates: CertPolicy::Prefix(format!("{standin}/sns/")),
+        // Assembled at the stop event, so each sample gets its answer at once; the grace
+        // itself has its own tests (`voice.rs`, `local_services.rs`).
+        transcript_grace: chrono::Duration::zero(),
     }
 }
 

@@ -55,6 +55,7 @@ pub async fn provision(
 ) -> Result<Provisioned, Box<dyn std::error::Error>> {
     ensure_table(sdk, table).await?;
     ensure_outbox(sdk, &outbox_of(table)).await?;
+    ensure_parts(sdk, &parts_of(table)).await?;
     ensure_bucket(sdk, bucket).await?;
     let queue_url = ensure_fifo_queue(sdk, queue).await?;
     put_secret(sdk, secret_id, secret).await?;
@@ -129,7 +130,27 @@ pub async fn ensure_outbox(sdk: &SdkConfig, table: &str) -> Result<(), Box<dyn s
     Ok(())
 }
 
-/// The store a channel function uses on `table` and its outbox.
+/// The parts table that goes with a messages table, locally.
+pub fn parts_of(table: &str) -> String {
+    format!("{table}-parts")
+}
+
+pub async fn ensure_parts(sdk: &SdkConfig, table: &str) -> Result<(), Box<dyn std::error::Error>> {
+    let client = aws_sdk_dynamodb::Client::new(sdk);
+    if client
+        .describe_table()
+        .table_name(table)
+        .send()
+        .await
+        .is_ok()
+    {
+        return Ok(());
+    }
+    gateway_shared::aws::create_parts_table(&client, table).await?;
+    Ok(())
+}
+
+/// The store a channel function uses on `table`, its outbox and its parts table.
 pub fn store(sdk: &SdkConfig, table: &str) -> gateway_shared::aws::DynamoStore {
     gateway_shared::aws::DynamoStore::new(
         aws_sdk_dynamodb::Client::new(sdk),
@@ -137,6 +158,7 @@ pub fn store(sdk: &SdkConfig, table: &str) -> gateway_shared::aws::DynamoStore {
         outbox_of(table),
         None,
     )
+    .with_parts_table(Some(parts_of(table)))
 }
 
 /// Publishes what the outbox's stream holds, as the publisher function does in AWS: the

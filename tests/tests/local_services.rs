@@ -40,6 +40,7 @@ impl Env {
             &self.p.outbox,
             Some(30),
         )
+        .with_parts_table(Some(local::parts_of(&self.p.table)))
     }
     /// Every channel's messages go to this test's one queue.
     fn queue_urls(&self) -> std::collections::BTreeMap<Channel, String> {
@@ -619,10 +620,10 @@ async fn an_oversize_transcript_is_a_claim_check_whose_s3_object_holds_the_whole
 }
 
 #[tokio::test]
-async fn twilio_realtime_parts_are_kept_in_the_table_until_the_session_stops() {
+async fn twilio_realtime_parts_are_kept_in_the_parts_table_until_the_session_stops() {
     let env = env().await;
     let samples = fixtures::voice_events(now());
-    // Each event on a fresh gateway (a fresh Lambda instance): only the table links them.
+    // Each event on a fresh gateway (a fresh Lambda instance): only the parts table links them.
     for case in [
         "realtime-started",
         "realtime-customer",
@@ -651,16 +652,98 @@ async fn twilio_realtime_parts_are_kept_in_the_table_until_the_session_stops() {
         t.segments[1].speaker,
         gateway_shared::schema::Speaker::Agent
     );
-    // The parts item is not a message: the timeline and the redrive never see it.
-    let store = env.store();
+    // Parts are not messages: the messages table holds the transcript only.
+    let messages = env.items().await;
     assert_eq!(
-        store
-            .timeline(&format!("phone:{}", fixtures::CUSTOMER_PHONE))
-            .await
-            .unwrap()
-            .len(),
-        1
+        messages.len(),
+        1,
+        "only the transcript is in the messages table"
     );
+}
+
+#[tokio::test]
+async fn a_three_thousand_utterance_call_is_assembled_whole_after_its_grace() {
+    // One item per utterance: the session's parts have no size limit (one item per session
+    // stopped taking parts at DynamoDB's 400 KB, about 2,500 utterances).
+    let env = env().await;
+    let offset = Arc::new(std::sync::atomic::AtomicI64::new(0));
+    let clock_offset = offset.clone();
+    let gateway = Gateway::new(
+        Channel::Voice,
+        vec![Box::new(
+            gateway_shared::providers::voice::twilio::TwilioVoice::new(chrono::Duration::seconds(
+                60,
+            )),
+        )],
+        gateway_tests::settings(Channel::Voice),
+        Ports {
+            store: Arc::new(env.store()),
+            blobs: Arc::new(env.blobs()),
+            secrets: Arc::new(gateway_shared::secrets::StaticSecrets(
+                gateway_shared::secrets::ChannelSecrets::from_json(
+                    &fixtures::voice_secret().to_string(),
+                )
+                .unwrap(),
+            )),
+            metrics: Arc::new(MemorySink::default()),
+            clock: Arc::new(move || {
+                chrono::Utc::now()
+                    + chrono::Duration::seconds(
+                        clock_offset.load(std::sync::atomic::Ordering::SeqCst),
+                    )
+            }),
+        },
+    );
+    let call = fixtures::twilio_realtime_call(now(), 3_000);
+    let (stopped, events) = call.split_last().unwrap();
+    // The stop event races the last utterances: it is handled before the last ten.
+    let (early, late) = events.split_at(events.len() - 10);
+    let gateway = Arc::new(gateway);
+    for chunk in early.chunks(250) {
+        let handles: Vec<_> = chunk
+            .iter()
+            .cloned()
+            .map(|sample| {
+                let gateway = gateway.clone();
+                tokio::spawn(async move { gateway.handle(incoming(&sample)).await.status })
+            })
+            .collect();
+        for handle in handles {
+            assert_eq!(handle.await.unwrap().as_u16(), 200);
+        }
+    }
+    assert_eq!(gateway.handle(incoming(stopped)).await.status.as_u16(), 200);
+    for sample in late {
+        assert_eq!(gateway.handle(incoming(sample)).await.status.as_u16(), 200);
+    }
+    assert!(
+        env.drain().await.is_empty(),
+        "assembled only after the grace"
+    );
+    offset.store(61, std::sync::atomic::Ordering::SeqCst);
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let report = gateway.scheduled(until).await.unwrap();
+    assert_eq!(report.assembled, 1);
+    let queued = env.drain().await;
+    assert_eq!(queued.len(), 1);
+    assert_eq!(
+        queued[0].attributes["claim_check"], "s3",
+        "too large to queue whole"
+    );
+    let key = queued[0].body["claim_check"]["object"]["key"]
+        .as_str()
+        .unwrap();
+    let whole: Message = serde_json::from_slice(
+        &local::get_object(&env.sdk, &env.p.bucket, key)
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    let segments = whole.transcript.unwrap().segments;
+    assert_eq!(segments.len(), 3_000, "every utterance, the late ones too");
+    let texts: Vec<String> = segments.iter().map(|s| s.text.clone()).collect();
+    let expected: Vec<String> = (0..3_000).map(|n| format!("utterance {n}")).collect();
+    assert_eq!(texts, expected, "in sequence order");
 }
 
 #[tokio::test]

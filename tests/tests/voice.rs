@@ -113,6 +113,162 @@ async fn twilio_realtime_events_become_one_transcript_when_the_session_stops() {
     assert_eq!(g.store.messages().len(), 1);
 }
 
+/// The voice channel's Twilio on in-memory adapters, with a `grace`, and a clock that runs
+/// `offset` seconds ahead.
+fn twilio_with_grace(
+    grace_secs: i64,
+    offset: std::sync::Arc<std::sync::atomic::AtomicI64>,
+) -> (
+    gateway_shared::pipeline::Gateway,
+    std::sync::Arc<gateway_shared::store::MemoryStore>,
+    std::sync::Arc<gateway_shared::outbox::MemoryQueues>,
+) {
+    let store = std::sync::Arc::new(gateway_shared::store::MemoryStore::default());
+    let gateway = gateway_shared::pipeline::Gateway::new(
+        Channel::Voice,
+        vec![Box::new(
+            gateway_shared::providers::voice::twilio::TwilioVoice::new(chrono::Duration::seconds(
+                grace_secs,
+            )),
+        )],
+        gateway_tests::settings(Channel::Voice),
+        gateway_shared::pipeline::Ports {
+            store: store.clone(),
+            blobs: std::sync::Arc::new(gateway_shared::blob::MemoryBlobs::default()),
+            secrets: std::sync::Arc::new(gateway_shared::secrets::StaticSecrets(
+                gateway_shared::secrets::ChannelSecrets::from_json(
+                    &fixtures::voice_secret().to_string(),
+                )
+                .unwrap(),
+            )),
+            metrics: std::sync::Arc::new(gateway_shared::telemetry::MemorySink::default()),
+            clock: std::sync::Arc::new(move || {
+                chrono::Utc::now()
+                    + chrono::Duration::seconds(offset.load(std::sync::atomic::Ordering::SeqCst))
+            }),
+        },
+    );
+    (
+        gateway,
+        store,
+        std::sync::Arc::new(gateway_shared::outbox::MemoryQueues::default()),
+    )
+}
+
+async fn published(
+    store: &gateway_shared::store::MemoryStore,
+    queues: &gateway_shared::outbox::MemoryQueues,
+) -> Vec<Message> {
+    let metrics = gateway_shared::telemetry::MemorySink::default();
+    store.publish(queues, &metrics, chrono::Utc::now()).await;
+    queues.sent.lock().unwrap().clone()
+}
+
+fn run_budget() -> std::time::Instant {
+    std::time::Instant::now() + std::time::Duration::from_secs(30)
+}
+
+#[tokio::test]
+async fn an_utterance_delivered_after_the_stop_event_is_in_the_transcript() {
+    use std::sync::atomic::{AtomicI64, Ordering};
+    let offset = std::sync::Arc::new(AtomicI64::new(0));
+    let (gateway, store, queues) = twilio_with_grace(60, offset.clone());
+    let samples = voice_events(now());
+    // The last utterance and the stop event race (two requests); the stop wins.
+    for case in ["realtime-started", "realtime-customer", "realtime-stopped"] {
+        let response = gateway
+            .handle(incoming(&find(&samples, "twilio", case)))
+            .await;
+        assert_eq!(response.status.as_u16(), 200, "{case}");
+    }
+    assert!(
+        published(&store, &queues).await.is_empty(),
+        "nothing before the grace has passed"
+    );
+    let late = gateway
+        .handle(incoming(&find(&samples, "twilio", "realtime-agent")))
+        .await;
+    assert_eq!(late.status.as_u16(), 200);
+
+    offset.store(30, Ordering::SeqCst);
+    let early = gateway.scheduled(run_budget()).await.unwrap();
+    assert_eq!(early.assembled, 0, "not due yet");
+
+    offset.store(61, Ordering::SeqCst);
+    let report = gateway.scheduled(run_budget()).await.unwrap();
+    assert_eq!(report.assembled, 1);
+    let queued = published(&store, &queues).await;
+    assert_eq!(queued.len(), 1);
+    assert_inbound_call(&queued[0], "CA00000000000000000000000000000002");
+    assert_eq!(
+        turns(&queued[0]),
+        [(Speaker::Customer, 4.2, 4.2), (Speaker::Agent, 8.6, 8.6)],
+        "the late utterance is in, in sequence order"
+    );
+    assert_eq!(
+        queued[0].transcript.as_ref().unwrap().duration_seconds,
+        Some(12.0)
+    );
+    // The work is done once: the next runs find nothing, the orphan check included.
+    offset.store(26 * 3600, Ordering::SeqCst);
+    assert_eq!(gateway.scheduled(run_budget()).await.unwrap().assembled, 0);
+    assert_eq!(store.messages().len(), 1);
+}
+
+#[tokio::test]
+async fn a_stop_event_delivered_twice_gives_one_transcript() {
+    use std::sync::atomic::{AtomicI64, Ordering};
+    let offset = std::sync::Arc::new(AtomicI64::new(0));
+    let (gateway, store, queues) = twilio_with_grace(60, offset.clone());
+    let samples = voice_events(now());
+    for case in [
+        "realtime-started",
+        "realtime-customer",
+        "realtime-agent",
+        "realtime-stopped",
+    ] {
+        gateway
+            .handle(incoming(&find(&samples, "twilio", case)))
+            .await;
+    }
+    offset.store(20, Ordering::SeqCst);
+    let again = gateway
+        .handle(incoming(&find(&samples, "twilio", "realtime-stopped")))
+        .await;
+    assert_eq!(again.status.as_u16(), 200);
+    offset.store(200, Ordering::SeqCst);
+    gateway.scheduled(run_budget()).await.unwrap();
+    let queued = published(&store, &queues).await;
+    assert_eq!(queued.len(), 1, "one transcript per session");
+    assert_eq!(turns(&queued[0]).len(), 2);
+}
+
+#[tokio::test]
+async fn a_session_whose_stop_event_never_came_is_assembled_after_the_longest_call() {
+    use std::sync::atomic::{AtomicI64, Ordering};
+    let offset = std::sync::Arc::new(AtomicI64::new(0));
+    let (gateway, store, queues) = twilio_with_grace(60, offset.clone());
+    let samples = voice_events(now());
+    for case in ["realtime-started", "realtime-customer", "realtime-agent"] {
+        gateway
+            .handle(incoming(&find(&samples, "twilio", case)))
+            .await;
+    }
+    offset.store(3600, Ordering::SeqCst);
+    assert_eq!(
+        gateway.scheduled(run_budget()).await.unwrap().assembled,
+        0,
+        "a call can still be running an hour later"
+    );
+    offset.store(25 * 3600 + 60, Ordering::SeqCst);
+    assert_eq!(gateway.scheduled(run_budget()).await.unwrap().assembled, 1);
+    let queued = published(&store, &queues).await;
+    assert_eq!(queued.len(), 1);
+    let t = queued[0].transcript.as_ref().unwrap();
+    assert_eq!(t.segments.len(), 2, "every utterance kept");
+    assert_eq!(t.duration_seconds, None, "no stop event, no duration");
+}
+
 #[tokio::test]
 async fn deepgram_utterances_take_the_roles_passed_with_the_job() {
     let m = transcript("deepgram", "callback-basic-auth").await;

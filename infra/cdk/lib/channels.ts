@@ -14,9 +14,9 @@ export interface Channel {
   readonly methods: string[];
   /** Channel-specific settings: a stack parameter each, passed as an environment variable. */
   readonly settings: { parameter: string; env: string; default: string; description: string }[];
-  /** What its function may do: actions on the table, the outbox, its secret, the objects under its prefix,
+  /** What its function may do: actions on the table, the outbox, the parts table, its secret, the objects under its prefix,
    * the objects of its intake (`<name>/intake/*`), or the bucket for listing its intake only. */
-  readonly grants: { resource: 'table' | 'outbox' | 'secret' | 'objects' | 'intake' | 'listing'; actions: string[] }[];
+  readonly grants: { resource: 'table' | 'outbox' | 'parts' | 'secret' | 'objects' | 'intake' | 'listing'; actions: string[] }[];
 }
 
 export const CHANNELS: Channel[] = [
@@ -197,9 +197,7 @@ export const CHANNELS: Channel[] = [
     "grants": [
       {
         "actions": [
-          "dynamodb:GetItem",
-          "dynamodb:PutItem",
-          "dynamodb:UpdateItem"
+          "dynamodb:PutItem"
         ],
         "resource": "table"
       },
@@ -214,6 +212,14 @@ export const CHANNELS: Channel[] = [
           "secretsmanager:GetSecretValue"
         ],
         "resource": "secret"
+      },
+      {
+        "actions": [
+          "dynamodb:DeleteItem",
+          "dynamodb:PutItem",
+          "dynamodb:Query"
+        ],
+        "resource": "parts"
       },
       {
         "actions": [
@@ -254,6 +260,12 @@ export const CHANNELS: Channel[] = [
         "description": "Where finished AssemblyAI transcripts are fetched (https://api.eu.assemblyai.com for EU jobs).",
         "env": "ASSEMBLYAI_API_BASE_URL",
         "parameter": "AssemblyAiApiBaseUrl"
+      },
+      {
+        "default": "60",
+        "description": "Seconds a Twilio real-time transcript waits after its stop event for utterances delivered late (0 to 3600; 0 assembles at the stop event).",
+        "env": "TRANSCRIPT_GRACE_SECS",
+        "parameter": "TranscriptGraceSeconds"
       }
     ],
     "title": "voice"

@@ -95,6 +95,16 @@ export class GatewayStack extends Stack {
       stream: dynamodb.StreamViewType.NEW_IMAGE,
       removalPolicy: RemovalPolicy.RETAIN,
     });
+    // The parts of messages that arrive in pieces (real-time transcript utterances), one item
+    // each, and the markers of their assembly; they expire on their own.
+    const parts = new dynamodb.Table(this, 'PartsTable', {
+      partitionKey: { name: 'group', type: dynamodb.AttributeType.STRING },
+      sortKey: { name: 'part', type: dynamodb.AttributeType.STRING },
+      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      encryption: dynamodb.TableEncryption.AWS_MANAGED,
+      timeToLiveAttribute: 'expires_at',
+    });
 
     // Claim checks, inline attachments and oversize raw bodies; expires like the table's items.
     const hasRetention = new CfnCondition(this, 'HasRetention', {
@@ -199,6 +209,8 @@ export class GatewayStack extends Stack {
           PUBLIC_BASE_URL: baseUrl(`/${channel.name}`),
           RETENTION_DAYS: retentionDays.valueAsString,
           BUCKET_NAME: blobs.bucketName,
+          // Where its providers keep parts (the registry's grants say whether they do).
+          ...(channel.grants.some((g) => g.resource === 'parts') ? { PARTS_TABLE_NAME: parts.tableName } : {}),
           ...Object.fromEntries((channel.settings ?? []).map((s) => [s.env, new CfnParameter(this, s.parameter, {
             type: 'String', default: s.default, description: s.description,
           }).valueAsString])),
@@ -209,6 +221,7 @@ export class GatewayStack extends Stack {
       const granted = {
         table: [table.tableArn],
         outbox: [outbox.tableArn],
+        parts: [parts.tableArn],
         secret: [secret.secretArn],
         objects: [blobs.arnForObjects(`${channel.name}/*`)],
         intake: [blobs.arnForObjects(`${channel.name}/intake/*`)],

@@ -66,7 +66,8 @@ for (const channel of CHANNELS) {
     assert.deepEqual(
       Object.keys(fn.Environment.Variables).sort(),
       ['BUCKET_NAME', 'CHANNEL', 'OUTBOX_TABLE_NAME', 'PUBLIC_BASE_URL', 'RETENTION_DAYS', 'SECRET_ID', 'TABLE_NAME',
-        ...(channel.settings ?? []).map((s) => s.env)].sort(),
+        ...(channel.settings ?? []).map((s) => s.env),
+        ...(channel.grants.some((g) => g.resource === 'parts') ? ['PARTS_TABLE_NAME'] : [])].sort(),
     );
     for (const method of channel.methods) {
       template.hasResourceProperties('AWS::ApiGatewayV2::Route', { RouteKey: `${method} /${channel.name}/{provider}` });
@@ -90,7 +91,8 @@ for (const channel of CHANNELS) {
     const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm') as Resources)
       .map((a) => a.Properties.MetricName ?? a.Properties.Metrics?.find((m: any) => m.Expression)?.Expression);
     for (const metric of ['ApproximateNumberOfMessagesVisible', 'Errors', 'Throttles', 'invalid + missing + stale + unconfigured',
-      'OutboxOldestAge', 'OutboxQuarantined', 'storage + secrets + providerapi', 'IteratorAge', 'kept + refused']) {
+      'OutboxOldestAge', 'OutboxQuarantined', 'storage + secrets + providerapi', 'IteratorAge', 'kept + refused',
+      'IntakeOldestAge', 'IntakeRefused']) {
       assert.ok(alarms.includes(metric), `alarm on ${metric}`);
     }
     template.hasResourceProperties('AWS::CloudWatch::Dashboard', {
@@ -119,10 +121,14 @@ for (const channel of CHANNELS) {
     const [outbox] = Object.keys(template.findResources('AWS::DynamoDB::Table', {
       Properties: { StreamSpecification: { StreamViewType: 'NEW_IMAGE' } },
     }));
+    const [parts] = Object.keys(template.findResources('AWS::DynamoDB::Table', {
+      Properties: { KeySchema: [{ AttributeName: 'group', KeyType: 'HASH' }, { AttributeName: 'part', KeyType: 'RANGE' }] },
+    }));
     const [bucket] = Object.keys(template.findResources('AWS::S3::Bucket'));
     const resource = {
       table: { 'Fn::GetAtt': [table, 'Arn'] },
       outbox: { 'Fn::GetAtt': [outbox, 'Arn'] },
+      parts: { 'Fn::GetAtt': [parts, 'Arn'] },
       secret: { Ref: secret },
       objects: { 'Fn::Join': ['', [{ 'Fn::GetAtt': [bucket, 'Arn'] }, `/${channel.name}/*`]] },
       intake: { 'Fn::Join': ['', [{ 'Fn::GetAtt': [bucket, 'Arn'] }, `/${channel.name}/intake/*`]] },

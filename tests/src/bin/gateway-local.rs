@@ -369,7 +369,7 @@ async fn show(table: &str, queues: &[(Channel, String)], json: bool) -> Result<(
         }
     }
 
-    // Messages only: the table also keeps real-time transcript parts and token bindings.
+    // Messages only: the table also keeps Mailgun's token bindings.
     let items: Vec<_> = local::scan(&sdk, table)
         .await?
         .into_iter()

@@ -4,8 +4,12 @@
 //! - recording transcriptions (`<Record transcribe="true" transcribeCallback=...>`): one
 //!   callback with the whole `TranscriptionText` of the caller's recording, no timings;
 //! - real-time transcription (`<Start><Transcription statusCallbackUrl=...>`): one callback
-//!   per event. Final utterances are kept as parts in the table until
-//!   `transcription-stopped`, which turns them into the call's one transcript message.
+//!   per event, each its own HTTP request, with no ordering promised across them (Twilio
+//!   orders content only per track). Final utterances are kept as parts, one item each;
+//!   `transcription-stopped` marks the session and schedules its assembly a grace period
+//!   later, so an utterance delivered after the stop event is still in the call's one
+//!   transcript message. A session whose stop event never came is assembled once no call
+//!   can still be running (Twilio's longest call is 24 hours).
 //!
 //! Real-time events do not name the parties; the statusCallbackUrl can carry `caller`,
 //! `callee` and `direction` query parameters (Twilio signs the whole URL).
@@ -16,7 +20,7 @@ use serde_json::{Value, json};
 
 use super::calls::{self, Call};
 use crate::error::{AuthError, GatewayError};
-use crate::provider::{Context, Outcome, Provider};
+use crate::provider::{Context, Done, Outcome, Provider};
 use crate::providers::Fields;
 use crate::providers::twilio_signature::{self, verify_signature};
 use crate::request::WebhookRequest;
@@ -24,10 +28,30 @@ use crate::schema::{Segment, Speaker, Transcript};
 use crate::secrets::{KeyKind, ProviderSecret};
 use crate::verify::Scheme;
 
-pub struct TwilioVoice;
+pub struct TwilioVoice {
+    /// How long after the stop event the transcript is assembled (0: at the stop event).
+    grace: chrono::Duration,
+}
+
+impl TwilioVoice {
+    pub fn new(grace: chrono::Duration) -> Self {
+        TwilioVoice { grace }
+    }
+}
 
 /// How long a call's real-time parts are kept after the latest one (no call lasts this long).
 const PARTS_KEPT_DAYS: i64 = 3;
+
+/// When a session with no stop event is assembled anyway: after the longest call Twilio
+/// allows (24 hours), and then some.
+const ORPHAN_AFTER_HOURS: i64 = 25;
+
+/// The group of the markers of sessions to assemble: names sort by when they are due.
+const DUE_GROUP: &str = "voice:twilio:due";
+
+fn due_name(at: DateTime<Utc>, session: &str) -> String {
+    format!("{}#{session}", crate::outbox::sortable_time(at))
+}
 
 #[async_trait]
 impl Provider for TwilioVoice {
@@ -76,9 +100,58 @@ impl Provider for TwilioVoice {
             direction: pick("Direction", "direction"),
         };
         match f.get("TranscriptionEvent") {
-            Some(event) => realtime(ctx, &f, event, parties).await,
+            Some(event) => realtime(ctx, &f, event, parties, self.grace).await,
             None => recording(ctx, &f, parties),
         }
+    }
+
+    fn schedules_work(&self) -> bool {
+        true
+    }
+
+    /// Assembles the sessions whose stop event's grace has passed, and those whose stop
+    /// event never came once no call can still be running.
+    async fn due(&self, ctx: &Context) -> Result<Vec<Done>, GatewayError> {
+        let now = crate::outbox::sortable_time(ctx.received_at);
+        let markers = ctx.parts.parts_through(DUE_GROUP, &now, 50).await?;
+        let mut done = Vec::new();
+        for (name, body) in markers {
+            let marker: Marker = serde_json::from_str(&body)
+                .map_err(|_| GatewayError::malformed("a transcript marker is not JSON"))?;
+            let parts = ctx.parts.parts(&marker.group).await?;
+            let stopped = parts
+                .get("stopped")
+                .and_then(|s| serde_json::from_str::<Stopped>(s).ok());
+            let messages = match (&stopped, marker.orphan) {
+                // The stop event came: its own marker assembles the session.
+                (Some(_), true) => Vec::new(),
+                _ => {
+                    tracing::info!(
+                        orphan = marker.orphan,
+                        parts = parts.len(),
+                        "assembling a real-time transcript"
+                    );
+                    let mut ctx = ctx.clone();
+                    if let Some(stop) = &stopped {
+                        ctx.received_at = stop.received_at;
+                    }
+                    vec![assemble(
+                        &ctx,
+                        &marker,
+                        &parts,
+                        stopped.as_ref(),
+                        CallInfo::default(),
+                    )]
+                }
+            };
+            let raw = serde_json::to_vec(&parts).expect("parts serialise");
+            done.push(Done {
+                messages,
+                raw: raw.into(),
+                marker: (DUE_GROUP.to_string(), name),
+            });
+        }
+        Ok(done)
     }
 }
 
@@ -138,11 +211,28 @@ struct Utterance {
     at: Option<DateTime<Utc>>,
 }
 
+/// A session to assemble later: which, and whether its stop event was missing.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Marker {
+    group: String,
+    session: String,
+    call_sid: String,
+    orphan: bool,
+}
+
+/// The stop event as kept with its session's parts.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Stopped {
+    at: Option<DateTime<Utc>>,
+    received_at: DateTime<Utc>,
+}
+
 async fn realtime(
     ctx: &Context,
     f: &Fields,
     event: &str,
     parties: CallInfo,
+    grace: chrono::Duration,
 ) -> Result<Outcome, GatewayError> {
     let call_sid = f.require("CallSid")?;
     let session = f.get("TranscriptionSid").unwrap_or(call_sid);
@@ -154,6 +244,15 @@ async fn realtime(
     let store = &ctx.parts;
     // A call's parts outlive any call: kept three days from the last one.
     let expires_at = ctx.received_at + chrono::Duration::days(PARTS_KEPT_DAYS);
+    let marker = |orphan: bool| {
+        serde_json::to_string(&Marker {
+            group: group.clone(),
+            session: session.to_string(),
+            call_sid: call_sid.to_string(),
+            orphan,
+        })
+        .expect("plain data serialises")
+    };
     match event {
         "transcription-started" => {
             let started =
@@ -161,12 +260,23 @@ async fn realtime(
             store
                 .put_part(&group, "started", &started.to_string(), expires_at)
                 .await?;
+            // Assembled after the longest call if its stop event never comes.
+            let orphan_at = ctx.received_at + chrono::Duration::hours(ORPHAN_AFTER_HOURS);
+            store
+                .put_part(
+                    DUE_GROUP,
+                    &due_name(orphan_at, &format!("{session}#orphan")),
+                    &marker(true),
+                    expires_at,
+                )
+                .await?;
             Ok(Outcome::Store(Vec::new()))
         }
         "transcription-content" => {
             if f.get("Final") != Some("true") {
                 return Ok(Outcome::Store(Vec::new()));
             }
+            // One counter per session across its events (Twilio's docs): unique, in order.
             let sequence: u64 = f
                 .require("SequenceId")?
                 .parse()
@@ -189,60 +299,42 @@ async fn realtime(
             Ok(Outcome::Store(Vec::new()))
         }
         "transcription-stopped" => {
+            let stopped = Stopped {
+                at,
+                received_at: ctx.received_at,
+            };
+            let stopped = serde_json::to_string(&stopped).expect("plain data serialises");
+            store
+                .put_part(&group, "stopped", &stopped, expires_at)
+                .await?;
+            if grace > chrono::Duration::zero() {
+                // Late utterances still land before this marker is due.
+                store
+                    .put_part(
+                        DUE_GROUP,
+                        &due_name(ctx.received_at + grace, session),
+                        &marker(false),
+                        expires_at,
+                    )
+                    .await?;
+                return Ok(Outcome::Store(Vec::new()));
+            }
             let parts = store.parts(&group).await?;
-            let started: Value = parts
-                .get("started")
-                .and_then(|s| serde_json::from_str(s).ok())
-                .unwrap_or_default();
-            let started_at = started["at"]
-                .as_str()
-                .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-                .map(|t| t.with_timezone(&Utc));
-            let parties = serde_json::from_value::<CallInfo>(started["parties"].clone())
-                .ok()
-                .filter(|p| p.from.is_some() || p.to.is_some())
-                .unwrap_or(parties);
-            let outbound = match ctx.secret.option("outbound_track") {
-                Some("bot") => Speaker::Bot,
-                _ => Speaker::Agent,
+            let marker = Marker {
+                group: group.clone(),
+                session: session.to_string(),
+                call_sid: call_sid.to_string(),
+                orphan: false,
             };
-            // Parts other than "started" are named by zero-padded sequence, so in order.
-            let segments: Vec<Segment> = parts
-                .iter()
-                .filter(|(name, _)| name.as_str() != "started")
-                .filter_map(|(_, body)| serde_json::from_str::<Utterance>(body).ok())
-                .map(|u| {
-                    let offset = match (started_at, u.at) {
-                        (Some(s), Some(t)) => ((t - s).num_milliseconds() as f64 / 1000.0).max(0.0),
-                        _ => 0.0,
-                    };
-                    Segment {
-                        speaker: match u.track.as_str() {
-                            "inbound_track" => Speaker::Customer,
-                            "outbound_track" => outbound,
-                            _ => Speaker::Unknown,
-                        },
-                        // Twilio stamps an utterance once, when it is final.
-                        start: offset,
-                        end: offset,
-                        text: u.text,
-                        confidence: u.confidence,
-                    }
-                })
-                .collect();
-            let transcript = Transcript {
-                language: started["language"].as_str().map(str::to_string),
-                duration_seconds: match (started_at, at) {
-                    (Some(s), Some(e)) => Some((e - s).num_milliseconds() as f64 / 1000.0),
-                    _ => None,
-                },
-                segments,
-                ..Default::default()
-            };
-            let mut call = parties.call(call_sid);
-            call.started_at = started_at;
-            Ok(Outcome::Store(vec![calls::transcript_message(
-                ctx, &call, session, transcript,
+            let stopped = parts
+                .get("stopped")
+                .and_then(|s| serde_json::from_str::<Stopped>(s).ok());
+            Ok(Outcome::Store(vec![assemble(
+                ctx,
+                &marker,
+                &parts,
+                stopped.as_ref(),
+                parties,
             )]))
         }
         _ => {
@@ -250,4 +342,76 @@ async fn realtime(
             Ok(Outcome::Store(Vec::new()))
         }
     }
+}
+
+fn started_time(parts: &std::collections::BTreeMap<String, String>) -> Option<DateTime<Utc>> {
+    let started: Value = parts
+        .get("started")
+        .and_then(|s| serde_json::from_str(s).ok())
+        .unwrap_or_default();
+    started["at"]
+        .as_str()
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// The call's one transcript message from its session's parts: final utterances in sequence
+/// order, timed from the session's start; the parties the started event carried, or else
+/// `parties`.
+fn assemble(
+    ctx: &Context,
+    marker: &Marker,
+    parts: &std::collections::BTreeMap<String, String>,
+    stopped: Option<&Stopped>,
+    parties: CallInfo,
+) -> crate::schema::Message {
+    let started: Value = parts
+        .get("started")
+        .and_then(|s| serde_json::from_str(s).ok())
+        .unwrap_or_default();
+    let started_at = started_time(parts);
+    let parties = serde_json::from_value::<CallInfo>(started["parties"].clone())
+        .ok()
+        .filter(|p| p.from.is_some() || p.to.is_some())
+        .unwrap_or(parties);
+    let outbound = match ctx.secret.option("outbound_track") {
+        Some("bot") => Speaker::Bot,
+        _ => Speaker::Agent,
+    };
+    // Utterances are named by zero-padded sequence, so in order; the rest are words.
+    let segments: Vec<Segment> = parts
+        .iter()
+        .filter(|(name, _)| name.bytes().all(|b| b.is_ascii_digit()))
+        .filter_map(|(_, body)| serde_json::from_str::<Utterance>(body).ok())
+        .map(|u| {
+            let offset = match (started_at, u.at) {
+                (Some(s), Some(t)) => ((t - s).num_milliseconds() as f64 / 1000.0).max(0.0),
+                _ => 0.0,
+            };
+            Segment {
+                speaker: match u.track.as_str() {
+                    "inbound_track" => Speaker::Customer,
+                    "outbound_track" => outbound,
+                    _ => Speaker::Unknown,
+                },
+                // Twilio stamps an utterance once, when it is final.
+                start: offset,
+                end: offset,
+                text: u.text,
+                confidence: u.confidence,
+            }
+        })
+        .collect();
+    let transcript = Transcript {
+        language: started["language"].as_str().map(str::to_string),
+        duration_seconds: match (started_at, stopped.and_then(|s| s.at)) {
+            (Some(s), Some(e)) => Some((e - s).num_milliseconds() as f64 / 1000.0),
+            _ => None,
+        },
+        segments,
+        ..Default::default()
+    };
+    let mut call = parties.call(&marker.call_sid);
+    call.started_at = started_at;
+    calls::transcript_message(ctx, &call, &marker.session, transcript)
 }
