@@ -82,6 +82,8 @@ pub struct ScheduleReport {
     pub intake: ReplayReport,
     /// Messages its providers' scheduled work stored (assembled transcripts).
     pub assembled: u32,
+    /// Of that work, what was done without its closing event (orphaned sessions).
+    pub orphaned: u32,
 }
 
 /// One channel's webhook handler.
@@ -355,7 +357,7 @@ impl Gateway {
     /// providers scheduled that is due (real-time transcripts to assemble).
     pub async fn scheduled(&self, until: Instant) -> Result<ScheduleReport, GatewayError> {
         let intake = self.replay_intake(until).await?;
-        let mut assembled = 0;
+        let (mut assembled, mut orphaned) = (0, 0);
         for provider in self.providers.values().filter(|p| p.schedules_work()) {
             let now = (self.ports.clock)();
             let ctx = Context {
@@ -371,18 +373,27 @@ impl Gateway {
                     .await?;
                 let (group, name) = &done.marker;
                 self.ports.store.remove_part(group, name).await?;
+                if done.orphaned {
+                    tracing::warn!(channel = %self.channel, provider = provider.name(), "a session whose closing event never came was assembled from what arrived");
+                    orphaned += 1;
+                }
                 tracing::info!(channel = %self.channel, provider = provider.name(), accepted = counts.accepted, duplicates = counts.duplicates, "scheduled work done");
                 assembled += counts.accepted;
             }
         }
-        if assembled > 0 {
+        if assembled + orphaned > 0 {
             self.ports.metrics.emit(telemetry::assembled(
                 (self.ports.clock)(),
                 self.channel,
                 assembled,
+                orphaned,
             ));
         }
-        Ok(ScheduleReport { intake, assembled })
+        Ok(ScheduleReport {
+            intake,
+            assembled,
+            orphaned,
+        })
     }
 
     /// Replays the channel's kept requests, oldest first, until none is left, the store

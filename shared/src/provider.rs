@@ -73,6 +73,9 @@ pub struct Done {
     pub raw: bytes::Bytes,
     /// The marker: its group and name in the part store.
     pub marker: (String, String),
+    /// Done without the event that should have closed it (a session whose stop event never
+    /// came): counted and alarmed, since something upstream was lost.
+    pub orphaned: bool,
 }
 
 /// What normalisers need besides the request.

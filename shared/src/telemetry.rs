@@ -196,9 +196,17 @@ pub fn outbox_state(
     )
 }
 
-/// Messages stored by providers' scheduled work in one run (assembled transcripts).
-pub fn assembled(at: DateTime<Utc>, channel: Channel, count: u32) -> String {
-    channel_line(at, channel, &[("Assembled", "Count", json!(count))])
+/// Messages stored by providers' scheduled work in one run (assembled transcripts), and the
+/// work done without its closing event (orphaned sessions, alarmed).
+pub fn assembled(at: DateTime<Utc>, channel: Channel, count: u32, orphaned: u32) -> String {
+    channel_line(
+        at,
+        channel,
+        &[
+            ("Assembled", "Count", json!(count)),
+            ("Orphaned", "Count", json!(orphaned)),
+        ],
+    )
 }
 
 /// What a replay run of the intake did, and what still waits: the age of the oldest kept

@@ -280,3 +280,42 @@ async fn a_messenger_reaction_made_again_later_is_a_new_event() {
         "the second reaction is kept, not taken for a retry"
     );
 }
+
+#[tokio::test]
+async fn telegram_update_ids_are_scoped_by_the_bot_the_url_names() {
+    // Two bots' updates can carry the same update_id: each is its own message, and each bot
+    // is its own business endpoint. A redelivery to the same bot is still one message.
+    let sample = find(
+        &social_events(gateway_tests::test_now()),
+        "telegram",
+        "message",
+    );
+    let at = |query: &str| {
+        let mut s = sample.clone();
+        s.event["rawQueryString"] = serde_json::json!(query);
+        s
+    };
+    let g = memory_gateway_for(Channel::Social);
+    for query in ["bot=support_bot", "bot=Sales_Bot", "bot=support_bot", ""] {
+        let response = g.gateway.handle(incoming(&at(query))).await;
+        assert_eq!(response.status.as_u16(), 200, "{query}: {}", response.body);
+    }
+    let stored = g.store.messages();
+    assert_eq!(stored.len(), 3, "support, sales, and the URL without a bot");
+    let mut businesses: Vec<&str> = stored.iter().map(|m| m.business.id.as_str()).collect();
+    businesses.sort_unstable();
+    assert_eq!(
+        businesses,
+        [
+            "telegram-bot",
+            "telegram-bot:sales_bot",
+            "telegram-bot:support_bot"
+        ]
+    );
+    let response = g.gateway.handle(incoming(&at("bot=a%20b"))).await;
+    assert_eq!(
+        response.status.as_u16(),
+        400,
+        "a bot name no username can have"
+    );
+}

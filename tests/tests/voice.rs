@@ -196,7 +196,7 @@ async fn an_utterance_delivered_after_the_stop_event_is_in_the_transcript() {
 
     offset.store(61, Ordering::SeqCst);
     let report = gateway.scheduled(run_budget()).await.unwrap();
-    assert_eq!(report.assembled, 1);
+    assert_eq!((report.assembled, report.orphaned), (1, 0));
     let queued = published(&store, &queues).await;
     assert_eq!(queued.len(), 1);
     assert_inbound_call(&queued[0], "CA00000000000000000000000000000002");
@@ -261,7 +261,12 @@ async fn a_session_whose_stop_event_never_came_is_assembled_after_the_longest_ca
         "a call can still be running an hour later"
     );
     offset.store(25 * 3600 + 60, Ordering::SeqCst);
-    assert_eq!(gateway.scheduled(run_budget()).await.unwrap().assembled, 1);
+    let report = gateway.scheduled(run_budget()).await.unwrap();
+    assert_eq!(
+        (report.assembled, report.orphaned),
+        (1, 1),
+        "assembled, and counted for the alarm"
+    );
     let queued = published(&store, &queues).await;
     assert_eq!(queued.len(), 1);
     let t = queued[0].transcript.as_ref().unwrap();

@@ -313,6 +313,11 @@ export class GatewayStack extends Stack {
         treatMissingData: cw.TreatMissingData.BREACHING,
       });
       notify(intakeAge);
+      alarm('OrphanedAlarm', `A ${channel.title} session whose closing event never came (a Twilio real-time transcription without its stop event) was assembled from what arrived; the event was lost upstream.`,
+        new cw.Metric({
+          namespace: NAMESPACE, metricName: 'Orphaned', statistic: 'Sum', period: Duration.minutes(5),
+          dimensionsMap: { channel: channel.name },
+        }), 0);
       alarm('IntakeRefusedAlarm', `A ${channel.title} request kept while the store was down was refused by its replay; it is under ${channel.name}/intake-refused/ in the bucket.`,
         new cw.Metric({
           namespace: NAMESPACE, metricName: 'IntakeRefused', statistic: 'Sum', period: Duration.minutes(5),

@@ -92,7 +92,7 @@ for (const channel of CHANNELS) {
       .map((a) => a.Properties.MetricName ?? a.Properties.Metrics?.find((m: any) => m.Expression)?.Expression);
     for (const metric of ['ApproximateNumberOfMessagesVisible', 'Errors', 'Throttles', 'invalid + missing + stale + unconfigured',
       'OutboxOldestAge', 'OutboxQuarantined', 'storage + secrets + providerapi', 'IteratorAge', 'kept + refused',
-      'IntakeOldestAge', 'IntakeRefused']) {
+      'IntakeOldestAge', 'IntakeRefused', 'Orphaned']) {
       assert.ok(alarms.includes(metric), `alarm on ${metric}`);
     }
     template.hasResourceProperties('AWS::CloudWatch::Dashboard', {

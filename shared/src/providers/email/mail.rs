@@ -368,6 +368,7 @@ pub fn email_message(ctx: &Context, mail: Mail) -> Result<Message, GatewayError>
         .references
         .first()
         .or(mail.in_reply_to.first())
+        .or(mail.message_id.as_ref())
         .cloned()
         .unwrap_or_else(|| event_key.clone());
     let mut m = ctx.message(
@@ -427,19 +428,32 @@ pub fn email_message(ctx: &Context, mail: Mail) -> Result<Message, GatewayError>
     Ok(m)
 }
 
-/// What deduplicates a mail (its message's event key): the `Message-ID`, else a hash of
-/// sender, recipient, subject and text. `None` without a sender or a recipient.
+/// What deduplicates a mail (its message's event key): the address it was delivered to and
+/// its `Message-ID` (one mail sent to two of the business's addresses is two deliveries, each
+/// stored), else a hash of sender, recipient, date, subject and text (the same words sent
+/// again later are another mail). `None` without a sender or a recipient.
 pub fn identity(mail: &Mail) -> Option<String> {
-    if let Some(id) = &mail.message_id {
-        return Some(id.clone());
-    }
-    let from = mail.from.as_deref()?;
     let recipient = mail
         .recipient
         .as_deref()
-        .or(mail.to.first().map(String::as_str))?;
+        .or(mail.to.first().map(String::as_str))
+        .map(str::to_ascii_lowercase);
+    if let Some(id) = &mail.message_id {
+        return Some(match recipient {
+            Some(recipient) => format!("{recipient}|{id}"),
+            None => id.clone(),
+        });
+    }
+    let from = mail.from.as_deref()?;
+    let recipient = recipient?;
     Some(crate::verify::sha256_hex(
-        format!("{from}|{recipient}|{:?}|{:?}", mail.subject, mail.text).as_bytes(),
+        format!(
+            "{from}|{recipient}|{:?}|{:?}|{:?}",
+            mail.sent_at.map(|t| t.timestamp()),
+            mail.subject,
+            mail.text
+        )
+        .as_bytes(),
     ))
 }
 
@@ -515,6 +529,33 @@ pub async fn form_fields(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_mail_to_two_addresses_is_two_deliveries_and_the_same_words_later_another_mail() {
+        let mail = |to: &str, date: &str, id: Option<&str>| Mail {
+            from: Some("jane@mail.example".into()),
+            recipient: Some(to.into()),
+            subject: Some("order 4411".into()),
+            text: Some("still waiting".into()),
+            message_id: id.map(str::to_string),
+            sent_at: Some(date.parse().unwrap()),
+            ..Default::default()
+        };
+        let (a, b) = ("2026-11-30T10:00:00Z", "2026-12-01T10:00:00Z");
+        let support = identity(&mail("support@shop.example", a, Some("m1@mail.example")));
+        let sales = identity(&mail("Sales@shop.example", a, Some("m1@mail.example")));
+        assert_ne!(support, sales, "each delivery is stored");
+        assert_eq!(
+            support,
+            identity(&mail("SUPPORT@shop.example", b, Some("m1@mail.example"))),
+            "a redelivery is the same mail"
+        );
+        assert_ne!(
+            identity(&mail("support@shop.example", a, None)),
+            identity(&mail("support@shop.example", b, None)),
+            "without a Message-ID, the same words a day later are another mail"
+        );
+    }
 
     #[test]
     fn quoted_history_is_cut() {

@@ -5,7 +5,10 @@
 //! chat, and an edit keeps the id, so `update_id` is the provider message id. `message`,
 //! `edited_message`, `channel_post` and `edited_channel_post` are stored, with photos,
 //! documents, voice, audio, video, stickers, locations and contacts. The business endpoint is
-//! the bot, `telegram-bot` (updates do not name it; one bot per deployment).
+//! the bot. Updates do not name it and `update_id`s count per bot, so a deployment serving
+//! several bots sets each one's webhook URL with `?bot=<its username>`: the bot is then the
+//! business endpoint (`telegram-bot:<username>`) and scopes the ids. Without it, one bot
+//! (`telegram-bot`).
 
 use async_trait::async_trait;
 use chrono::DateTime;
@@ -22,6 +25,22 @@ pub struct Telegram;
 
 /// The business endpoint: updates do not name the bot they are for.
 const BOT: &str = "telegram-bot";
+
+/// The bot named by the webhook URL's `bot` parameter (a Telegram username: 5 to 32 of
+/// `[A-Za-z0-9_]`), if any.
+fn bot(req: &WebhookRequest) -> Result<Option<String>, GatewayError> {
+    let Some((_, name)) = req.query().into_iter().find(|(k, _)| k == "bot") else {
+        return Ok(None);
+    };
+    let valid = (5..=32).contains(&name.len())
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if !valid {
+        return Err(GatewayError::malformed(
+            "the bot parameter is not a Telegram username",
+        ));
+    }
+    Ok(Some(name.to_ascii_lowercase()))
+}
 
 fn file(kind: AttachmentKind, value: &Value) -> Attachment {
     Attachment {
@@ -52,6 +71,7 @@ impl Provider for Telegram {
         req: &WebhookRequest,
         ctx: &Context,
     ) -> Result<Outcome, GatewayError> {
+        let bot = bot(req)?;
         let update: Value = parse_json(&req.body)?;
         let update_id = id_text(&update["update_id"])
             .ok_or_else(|| GatewayError::malformed("missing field update_id"))?;
@@ -79,13 +99,17 @@ impl Provider for Telegram {
             (Some(first), Some(last)) => Some(format!("{first} {last}")),
             (first, _) => first.or_else(|| text(&chat["title"])),
         };
+        let (event_key, business) = match &bot {
+            Some(bot) => (format!("{bot}:{update_id}"), format!("{BOT}:{bot}")),
+            None => (update_id.clone(), BOT.to_string()),
+        };
         let mut m = ctx.message(
             Kind::Message,
             Direction::Inbound,
             &update_id,
-            &update_id,
+            &event_key,
             customer,
-            ctx.party(BOT),
+            ctx.party(business),
         );
         m.sent_at = msg["edit_date"]
             .as_i64()

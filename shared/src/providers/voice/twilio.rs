@@ -122,6 +122,7 @@ impl Provider for TwilioVoice {
             let stopped = parts
                 .get("stopped")
                 .and_then(|s| serde_json::from_str::<Stopped>(s).ok());
+            let orphaned = marker.orphan && stopped.is_none();
             let messages = match (&stopped, marker.orphan) {
                 // The stop event came: its own marker assembles the session.
                 (Some(_), true) => Vec::new(),
@@ -149,6 +150,7 @@ impl Provider for TwilioVoice {
                 messages,
                 raw: raw.into(),
                 marker: (DUE_GROUP.to_string(), name),
+                orphaned,
             });
         }
         Ok(done)
