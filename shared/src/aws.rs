@@ -251,6 +251,9 @@ fn outbox_item(record: &OutboxRecord) -> HashMap<String, AttributeValue> {
     if let Some(reason) = &record.quarantined {
         item.insert("quarantined".into(), s(reason));
     }
+    if let Some(at) = &record.stored_at {
+        item.insert("stored_at".into(), s(at));
+    }
     item
 }
 
@@ -269,6 +272,7 @@ pub fn outbox_record(item: &HashMap<String, AttributeValue>) -> Result<OutboxRec
         channel: get("channel")?.parse()?,
         message: get("message")?,
         quarantined: get("quarantined").ok(),
+        stored_at: get("stored_at").ok(),
     })
 }
 
@@ -283,6 +287,7 @@ fn unreadable_record(item: &HashMap<String, AttributeValue>, reason: &str) -> Op
         channel: get("channel")?.parse().ok()?,
         message: String::new(),
         quarantined: Some(format!("unreadable: {reason}")),
+        stored_at: get("stored_at"),
     })
 }
 

@@ -33,6 +33,9 @@ pub struct OutboxRecord {
     pub message: String,
     /// Why the queue refused it for good, once quarantined.
     pub quarantined: Option<String>,
+    /// When it was stored (RFC 3339): later than its arrival for a request kept while the store
+    /// was down, or work done on the schedule. Absent on records of earlier releases.
+    pub stored_at: Option<String>,
 }
 
 impl OutboxRecord {
@@ -47,7 +50,15 @@ impl OutboxRecord {
             message: serde_json::to_string(message)
                 .map_err(|e| StoreError::Corrupt(e.to_string()))?,
             quarantined: None,
+            stored_at: Some(sortable_time(Utc::now())),
         })
+    }
+
+    /// When it was stored, if its record says.
+    pub fn stored_at(&self) -> Option<DateTime<Utc>> {
+        DateTime::parse_from_rfc3339(self.stored_at.as_deref()?)
+            .ok()
+            .map(|t| t.with_timezone(&Utc))
     }
 
     /// When the gateway received the message, from the sort key.
@@ -122,8 +133,14 @@ pub async fn publish_one(
     match outbox.clear(record).await {
         Ok(()) => {
             if let Some(received) = record.received_at() {
-                let latency = (now - received).num_milliseconds().max(0) as f64;
-                metrics.emit(telemetry::published(now, record.channel, latency));
+                let since = |t: DateTime<Utc>| (now - t).num_milliseconds().max(0) as f64;
+                let stored = record.stored_at().map(since);
+                metrics.emit(telemetry::published(
+                    now,
+                    record.channel,
+                    since(received),
+                    stored,
+                ));
             }
             Published::Sent
         }

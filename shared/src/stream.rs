@@ -18,6 +18,7 @@ fn record_of(image: &serde_dynamo::Item) -> Result<OutboxRecord, String> {
         channel: String,
         message: String,
         quarantined: Option<String>,
+        stored_at: Option<String>,
     }
     let image: Image = serde_dynamo::from_item(image.clone()).map_err(|e| e.to_string())?;
     Ok(OutboxRecord {
@@ -27,6 +28,7 @@ fn record_of(image: &serde_dynamo::Item) -> Result<OutboxRecord, String> {
         channel: image.channel.parse()?,
         message: image.message,
         quarantined: image.quarantined,
+        stored_at: image.stored_at,
     })
 }
 

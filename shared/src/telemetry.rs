@@ -155,16 +155,23 @@ fn channel_line(
     line.to_string()
 }
 
-/// A message the publisher put on its queue, and how long after it was received.
-pub fn published(at: DateTime<Utc>, channel: Channel, latency_ms: f64) -> String {
-    channel_line(
-        at,
-        channel,
-        &[
-            ("Published", "Count", json!(1)),
-            ("PublishLatency", "Milliseconds", json!(latency_ms)),
-        ],
-    )
+/// A message the publisher put on its queue: how long after it was received, and after it was
+/// stored (where its record says; the difference is the time to store it, which includes a
+/// stay in the intake while the store was down).
+pub fn published(
+    at: DateTime<Utc>,
+    channel: Channel,
+    latency_ms: f64,
+    since_stored_ms: Option<f64>,
+) -> String {
+    let mut metrics = vec![
+        ("Published", "Count", json!(1)),
+        ("PublishLatency", "Milliseconds", json!(latency_ms)),
+    ];
+    if let Some(ms) = since_stored_ms {
+        metrics.push(("QueueLatency", "Milliseconds", json!(ms)));
+    }
+    channel_line(at, channel, &metrics)
 }
 
 /// A publication that failed for now (the stream or the sweep retries it).

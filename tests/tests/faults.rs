@@ -556,28 +556,50 @@ async fn outages_during_a_stream_lose_nothing_and_queue_nothing_twice() {
             }
         }
     }
-    let mut latencies: Vec<f64> = publisher_metrics
+    // Per message published: received -> stored (the store's outages and the intake), and
+    // stored -> on the queue (SQS's outages and the stream's retries).
+    let lines: Vec<serde_json::Value> = publisher_metrics
         .0
         .lock()
         .unwrap()
         .iter()
-        .filter_map(|l| {
-            serde_json::from_str::<serde_json::Value>(l).ok()?["PublishLatency"].as_f64()
-        })
+        .filter_map(|l| serde_json::from_str(l).ok())
         .collect();
-    latencies.sort_by(f64::total_cmp);
-    let pct = |p: f64| latencies[((latencies.len() - 1) as f64 * p) as usize];
+    let distribution = |values: Vec<f64>| {
+        let mut values = values;
+        values.sort_by(f64::total_cmp);
+        let pct = |p: f64| values[((values.len() - 1) as f64 * p) as usize];
+        format!(
+            "p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
+            pct(0.5),
+            pct(0.99),
+            pct(1.0)
+        )
+    };
+    let whole: Vec<f64> = lines
+        .iter()
+        .filter_map(|l| l["PublishLatency"].as_f64())
+        .collect();
+    let queueing: Vec<(f64, f64)> = lines
+        .iter()
+        .filter_map(|l| Some((l["PublishLatency"].as_f64()?, l["QueueLatency"].as_f64()?)))
+        .collect();
+    assert_eq!(
+        queueing.len(),
+        whole.len(),
+        "every published record says when it was stored"
+    );
     eprintln!(
         "faults: {total} deliveries of {} messages, {refused} answered 503, {replayed} kept \
-         and replayed, {} retried; \
-         {} sends to SQS ({repeated} repeats inside the window, {} refused), {failed_batches} \
-         failed stream batches; received -> on the queue p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
+         and replayed, {} retried; {} sends to SQS ({repeated} repeats inside the window, {} \
+         refused), {failed_batches} failed stream batches; received -> stored {}; stored -> on \
+         the queue {}; received -> on the queue {}",
         every.len(),
         retried.len(),
         sends.len(),
         sends.iter().filter(|(_, _, ok)| !ok).count(),
-        pct(0.5),
-        pct(0.99),
-        pct(1.0),
+        distribution(queueing.iter().map(|(all, q)| (all - q).max(0.0)).collect()),
+        distribution(queueing.iter().map(|(_, q)| *q).collect()),
+        distribution(whole),
     );
 }
