@@ -179,6 +179,20 @@ pub async fn publish_via(
     queues: &std::collections::BTreeMap<gateway_shared::schema::Channel, String>,
     endpoint: Option<String>,
 ) -> Result<crate::streams::Pass, Box<dyn std::error::Error>> {
+    Ok(publish_measured(sdk, table, queues, endpoint).await?.0)
+}
+
+/// What the publisher measured of each message it put on a queue: milliseconds from received
+/// to stored, and from stored to on the queue.
+pub type Timings = Vec<(f64, f64)>;
+
+/// `publish_via`, with each published message's timings from the publisher's metric lines.
+pub async fn publish_measured(
+    sdk: &SdkConfig,
+    table: &str,
+    queues: &std::collections::BTreeMap<gateway_shared::schema::Channel, String>,
+    endpoint: Option<String>,
+) -> Result<(crate::streams::Pass, Timings), Box<dyn std::error::Error>> {
     let mut ddb = aws_sdk_dynamodb::config::Builder::from(sdk);
     let mut sqs = aws_sdk_sqs::config::Builder::from(sdk);
     if let Some(endpoint) = &endpoint {
@@ -202,7 +216,22 @@ pub async fn publish_via(
         clock: &clock,
     };
     let mut reader = crate::streams::StreamReader::via(sdk, &outbox_of(table), endpoint.as_deref());
-    Ok(reader.drain(&publisher, 3).await?)
+    let pass = reader.drain(&publisher, 3).await?;
+    let timings = metrics
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|line| {
+            let line: serde_json::Value = serde_json::from_str(line).ok()?;
+            let (whole, queued) = (
+                line["PublishLatency"].as_f64()?,
+                line["QueueLatency"].as_f64()?,
+            );
+            Some(((whole - queued).max(0.0), queued))
+        })
+        .collect();
+    Ok((pass, timings))
 }
 
 /// The served functions' queues, from the variables `scripts/test.sh` sets

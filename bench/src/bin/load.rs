@@ -176,13 +176,36 @@ async fn run() -> Result<()> {
         .map(|(c, url)| Ok((c.parse()?, url.clone())))
         .collect::<std::result::Result<BTreeMap<gateway_shared::schema::Channel, String>, String>>(
         )?;
-    let pass = local::publish(&sdk, &table, &channel_queues).await?;
+    let (pass, timings) = local::publish_measured(&sdk, &table, &channel_queues, None).await?;
     println!(
         "publisher: {} stream records in {} batches ({} failed) in {:.2} s",
         pass.delivered,
         pass.invocations,
         pass.failures,
         published.elapsed().as_secs_f64()
+    );
+    // Per message: received -> stored (the request path), stored -> on the queue (here the
+    // wait for the publisher, which runs after the load rather than tailing it).
+    let stage = |pick: fn(&(f64, f64)) -> f64| {
+        let mut ms: Vec<f64> = timings.iter().map(pick).collect();
+        ms.sort_by(f64::total_cmp);
+        let at = |p: f64| {
+            ms.get(((ms.len().max(1) - 1) as f64 * p) as usize)
+                .copied()
+                .unwrap_or(0.0)
+        };
+        format!(
+            "p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
+            at(0.5),
+            at(0.99),
+            at(1.0)
+        )
+    };
+    println!(
+        "per message ({}): received -> stored {}; stored -> on the queue {}",
+        timings.len(),
+        stage(|t| t.0),
+        stage(|t| t.1)
     );
     let mut seen: BTreeMap<String, usize> = BTreeMap::new();
     for (c, (channel, _)) in urls.iter().enumerate() {
