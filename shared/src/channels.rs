@@ -49,6 +49,12 @@ impl CallsOut {
     }
 }
 
+/// The variables the registry's settings and calls out are read from: named once, here, for
+/// the registry, the configuration (`config.rs`) and the generated templates.
+pub const ASSEMBLYAI_API_ENV: &str = "ASSEMBLYAI_API_BASE_URL";
+pub const SNS_CERTIFICATES_ENV: &str = "LOCAL_SNS_CERT_BASE_URL";
+pub const TRANSCRIPT_GRACE_ENV: &str = "TRANSCRIPT_GRACE_SECS";
+
 /// Where the providers that call out reach, read once from the function's configuration.
 #[derive(Debug, Clone)]
 pub struct Endpoints {
@@ -183,13 +189,13 @@ pub const CHANNELS: &[ChannelSpec] = &[
         settings: &[
             Setting {
                 parameter: "AssemblyAiApiBaseUrl",
-                env: "ASSEMBLYAI_API_BASE_URL",
+                env: ASSEMBLYAI_API_ENV,
                 default: "https://api.assemblyai.com",
                 description: "Where finished AssemblyAI transcripts are fetched (https://api.eu.assemblyai.com for EU jobs).",
             },
             Setting {
                 parameter: "TranscriptGraceSeconds",
-                env: "TRANSCRIPT_GRACE_SECS",
+                env: TRANSCRIPT_GRACE_ENV,
                 default: "60",
                 description: "Seconds a Twilio real-time transcript waits after its stop event for utterances delivered late (0 to 3600; 0 assembles at the stop event).",
             },
@@ -210,7 +216,7 @@ pub const CHANNELS: &[ChannelSpec] = &[
                 "Assemblyai",
                 &[],
                 &[CallsOut::ProviderApi {
-                    env: "ASSEMBLYAI_API_BASE_URL",
+                    env: ASSEMBLYAI_API_ENV,
                 }],
                 |endpoints| {
                     Box::new(voice::assemblyai::AssemblyAi::new(
@@ -244,7 +250,7 @@ pub const CHANNELS: &[ChannelSpec] = &[
 ];
 
 const SNS_CERTIFICATES: CallsOut = CallsOut::Certificates {
-    env: "LOCAL_SNS_CERT_BASE_URL",
+    env: SNS_CERTIFICATES_ENV,
     standin_path: "/sns/",
 };
 

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::channels::Endpoints;
+use crate::channels::{ASSEMBLYAI_API_ENV, Endpoints, SNS_CERTIFICATES_ENV, TRANSCRIPT_GRACE_ENV};
 use crate::providers::email::ses::CertPolicy;
 use crate::schema::Channel;
 
@@ -116,20 +116,20 @@ impl Config {
                     ));
                 }
             },
-            assemblyai_api_base_url: get("ASSEMBLYAI_API_BASE_URL")
+            assemblyai_api_base_url: get(ASSEMBLYAI_API_ENV)
                 .filter(|v| !v.trim().is_empty())
                 .unwrap_or_else(|| "https://api.assemblyai.com".into()),
             local_sns_cert_base_url: if cfg!(debug_assertions) {
-                get("LOCAL_SNS_CERT_BASE_URL").filter(|v| !v.trim().is_empty())
+                get(SNS_CERTIFICATES_ENV).filter(|v| !v.trim().is_empty())
             } else {
                 None
             },
             parts_table_name: get("PARTS_TABLE_NAME").filter(|v| !v.trim().is_empty()),
-            transcript_grace_secs: match parse(&get, "TRANSCRIPT_GRACE_SECS", 60i64)? {
+            transcript_grace_secs: match parse(&get, TRANSCRIPT_GRACE_ENV, 60i64)? {
                 n @ 0..=3600 => n,
                 n => {
                     return Err(ConfigError::Invalid(
-                        "TRANSCRIPT_GRACE_SECS",
+                        TRANSCRIPT_GRACE_ENV,
                         format!("{n} is outside 0..=3600"),
                     ));
                 }
@@ -209,6 +209,28 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         move |name| map.get(name).cloned()
+    }
+
+    #[test]
+    fn every_registry_setting_is_read_with_the_default_the_templates_give() {
+        let c = Config::from_lookup(env(&[
+            ("CHANNEL", "voice"),
+            ("TABLE_NAME", "messages"),
+            ("OUTBOX_TABLE_NAME", "outbox"),
+            ("SECRET_ID", "gateway/voice"),
+            ("BUCKET_NAME", "gateway-blobs"),
+        ]))
+        .unwrap();
+        for spec in crate::channels::CHANNELS {
+            for setting in spec.settings {
+                let read = match setting.env {
+                    ASSEMBLYAI_API_ENV => c.assemblyai_api_base_url.clone(),
+                    TRANSCRIPT_GRACE_ENV => c.transcript_grace_secs.to_string(),
+                    other => panic!("{other} is a stack parameter the configuration never reads"),
+                };
+                assert_eq!(read, setting.default, "{}", setting.env);
+            }
+        }
     }
 
     #[test]
