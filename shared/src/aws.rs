@@ -471,26 +471,46 @@ impl TokenBinding for DynamoStore {
     }
 }
 
+/// A string attribute of a key schema.
+fn attr(name: &str) -> AttributeDefinition {
+    AttributeDefinition::builder()
+        .attribute_name(name)
+        .attribute_type(ScalarAttributeType::S)
+        .build()
+        .expect("name and type are set")
+}
+
+fn key(name: &str, kind: KeyType) -> KeySchemaElement {
+    KeySchemaElement::builder()
+        .attribute_name(name)
+        .key_type(kind)
+        .build()
+        .expect("name and type are set")
+}
+
+/// An on-demand table keyed by two strings (`hash`, then `range`).
+fn keyed_table(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    hash: &str,
+    range: &str,
+) -> aws_sdk_dynamodb::operation::create_table::builders::CreateTableFluentBuilder {
+    client
+        .create_table()
+        .table_name(table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attr(hash))
+        .attribute_definitions(attr(range))
+        .key_schema(key(hash, KeyType::Hash))
+        .key_schema(key(range, KeyType::Range))
+}
+
 /// Creates the gateway's table with its indexes (local runs and tests; AWS gets it from the
 /// templates in `infra/`, which must match).
 pub async fn create_table(
     client: &aws_sdk_dynamodb::Client,
     table: &str,
 ) -> Result<(), aws_sdk_dynamodb::Error> {
-    let attr = |name: &str| {
-        AttributeDefinition::builder()
-            .attribute_name(name)
-            .attribute_type(ScalarAttributeType::S)
-            .build()
-            .expect("name and type are set")
-    };
-    let key = |name: &str, kind: KeyType| {
-        KeySchemaElement::builder()
-            .attribute_name(name)
-            .key_type(kind)
-            .build()
-            .expect("name and type are set")
-    };
     let index = |name: &str, pk: &str, sk: &str| {
         GlobalSecondaryIndex::builder()
             .index_name(name)
@@ -524,28 +544,7 @@ pub async fn create_outbox_table(
     client: &aws_sdk_dynamodb::Client,
     table: &str,
 ) -> Result<(), aws_sdk_dynamodb::Error> {
-    let attr = |name: &str| {
-        AttributeDefinition::builder()
-            .attribute_name(name)
-            .attribute_type(ScalarAttributeType::S)
-            .build()
-            .expect("name and type are set")
-    };
-    let key = |name: &str, kind: KeyType| {
-        KeySchemaElement::builder()
-            .attribute_name(name)
-            .key_type(kind)
-            .build()
-            .expect("name and type are set")
-    };
-    client
-        .create_table()
-        .table_name(table)
-        .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(attr("conversation"))
-        .attribute_definitions(attr("seq"))
-        .key_schema(key("conversation", KeyType::Hash))
-        .key_schema(key("seq", KeyType::Range))
+    keyed_table(client, table, "conversation", "seq")
         .stream_specification(
             StreamSpecification::builder()
                 .stream_enabled(true)
@@ -564,30 +563,7 @@ pub async fn create_parts_table(
     client: &aws_sdk_dynamodb::Client,
     table: &str,
 ) -> Result<(), aws_sdk_dynamodb::Error> {
-    let attr = |name: &str| {
-        AttributeDefinition::builder()
-            .attribute_name(name)
-            .attribute_type(ScalarAttributeType::S)
-            .build()
-            .expect("name and type are set")
-    };
-    let key = |name: &str, kind: KeyType| {
-        KeySchemaElement::builder()
-            .attribute_name(name)
-            .key_type(kind)
-            .build()
-            .expect("name and type are set")
-    };
-    client
-        .create_table()
-        .table_name(table)
-        .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(attr("group"))
-        .attribute_definitions(attr("part"))
-        .key_schema(key("group", KeyType::Hash))
-        .key_schema(key("part", KeyType::Range))
-        .send()
-        .await?;
+    keyed_table(client, table, "group", "part").send().await?;
     Ok(())
 }
 

@@ -97,17 +97,19 @@ pub async fn get_object(
 
 pub async fn ensure_table(sdk: &SdkConfig, table: &str) -> Result<(), Box<dyn std::error::Error>> {
     let client = aws_sdk_dynamodb::Client::new(sdk);
-    if client
+    if !exists(&client, table).await {
+        gateway_shared::aws::create_table(&client, table).await?;
+    }
+    Ok(())
+}
+
+async fn exists(client: &aws_sdk_dynamodb::Client, table: &str) -> bool {
+    client
         .describe_table()
         .table_name(table)
         .send()
         .await
         .is_ok()
-    {
-        return Ok(());
-    }
-    gateway_shared::aws::create_table(&client, table).await?;
-    Ok(())
 }
 
 /// The outbox table that goes with a messages table, locally.
@@ -117,16 +119,9 @@ pub fn outbox_of(table: &str) -> String {
 
 pub async fn ensure_outbox(sdk: &SdkConfig, table: &str) -> Result<(), Box<dyn std::error::Error>> {
     let client = aws_sdk_dynamodb::Client::new(sdk);
-    if client
-        .describe_table()
-        .table_name(table)
-        .send()
-        .await
-        .is_ok()
-    {
-        return Ok(());
+    if !exists(&client, table).await {
+        gateway_shared::aws::create_outbox_table(&client, table).await?;
     }
-    gateway_shared::aws::create_outbox_table(&client, table).await?;
     Ok(())
 }
 
@@ -137,16 +132,9 @@ pub fn parts_of(table: &str) -> String {
 
 pub async fn ensure_parts(sdk: &SdkConfig, table: &str) -> Result<(), Box<dyn std::error::Error>> {
     let client = aws_sdk_dynamodb::Client::new(sdk);
-    if client
-        .describe_table()
-        .table_name(table)
-        .send()
-        .await
-        .is_ok()
-    {
-        return Ok(());
+    if !exists(&client, table).await {
+        gateway_shared::aws::create_parts_table(&client, table).await?;
     }
-    gateway_shared::aws::create_parts_table(&client, table).await?;
     Ok(())
 }
 

@@ -289,45 +289,34 @@ export class GatewayStack extends Stack {
           })]),
         ),
       });
-      // Emitted by the sweep every minute for every channel: missing data means it is not running.
-      const outboxAge = new cw.Alarm(scope, 'OutboxAgeAlarm', {
-        alarmDescription: `A ${channel.title} message has waited more than 3 minutes for its queue (publisher behind or failing, SQS unavailable), or the sweep is not reporting.`,
-        metric: new cw.Metric({
-          namespace: NAMESPACE, metricName: 'OutboxOldestAge', statistic: 'Maximum', period: Duration.minutes(1),
-          dimensionsMap: { channel: channel.name },
-        }),
-        threshold: 180, evaluationPeriods: 3,
-        comparisonOperator: cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
-        treatMissingData: cw.TreatMissingData.BREACHING,
+      // One of the channel's own metrics (dimension `channel`).
+      const channelMetric = (metricName: string, statistic: string, minutes: number) => new cw.Metric({
+        namespace: NAMESPACE, metricName, statistic, period: Duration.minutes(minutes),
+        dimensionsMap: { channel: channel.name },
       });
-      notify(outboxAge);
-      // Emitted by the channel function's replay every minute: missing data means it is not running.
-      const intakeAge = new cw.Alarm(scope, 'IntakeAgeAlarm', {
-        alarmDescription: `A ${channel.title} request kept while the store was down has waited more than 5 minutes for its replay (the store still failing, a kept request the replay cannot finish), or the replay is not reporting.`,
-        metric: new cw.Metric({
-          namespace: NAMESPACE, metricName: 'IntakeOldestAge', statistic: 'Maximum', period: Duration.minutes(1),
-          dimensionsMap: { channel: channel.name },
-        }),
-        threshold: 300, evaluationPeriods: 5,
-        comparisonOperator: cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
-        treatMissingData: cw.TreatMissingData.BREACHING,
-      });
-      notify(intakeAge);
+      // An age reported every minute: above `threshold` seconds for `periods` minutes, or missing
+      // (what reports it is not running), alarms.
+      const ageAlarm = (id: string, description: string, metricName: string, threshold: number, periods: number) => {
+        const a = new cw.Alarm(scope, id, {
+          alarmDescription: description, metric: channelMetric(metricName, 'Maximum', 1),
+          threshold, evaluationPeriods: periods,
+          comparisonOperator: cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+          treatMissingData: cw.TreatMissingData.BREACHING,
+        });
+        notify(a);
+      };
+      // Emitted by the sweep every minute for every channel.
+      ageAlarm('OutboxAgeAlarm', `A ${channel.title} message has waited more than 3 minutes for its queue (publisher behind or failing, SQS unavailable), or the sweep is not reporting.`,
+        'OutboxOldestAge', 180, 3);
+      // Emitted by the channel function's replay every minute.
+      ageAlarm('IntakeAgeAlarm', `A ${channel.title} request kept while the store was down has waited more than 5 minutes for its replay (the store still failing, a kept request the replay cannot finish), or the replay is not reporting.`,
+        'IntakeOldestAge', 300, 5);
       alarm('OrphanedAlarm', `A ${channel.title} session whose closing event never came (a Twilio real-time transcription without its stop event) was assembled from what arrived; the event was lost upstream.`,
-        new cw.Metric({
-          namespace: NAMESPACE, metricName: 'Orphaned', statistic: 'Sum', period: Duration.minutes(5),
-          dimensionsMap: { channel: channel.name },
-        }), 0);
+        channelMetric('Orphaned', 'Sum', 5), 0);
       alarm('IntakeRefusedAlarm', `A ${channel.title} request kept while the store was down was refused by its replay; it is under ${channel.name}/intake-refused/ in the bucket.`,
-        new cw.Metric({
-          namespace: NAMESPACE, metricName: 'IntakeRefused', statistic: 'Sum', period: Duration.minutes(5),
-          dimensionsMap: { channel: channel.name },
-        }), 0);
+        channelMetric('IntakeRefused', 'Sum', 5), 0);
       alarm('QuarantinedAlarm', `A ${channel.title} message SQS refuses for good is quarantined in the outbox (see the runbook in the README).`,
-        new cw.Metric({
-          namespace: NAMESPACE, metricName: 'OutboxQuarantined', statistic: 'Maximum', period: Duration.minutes(5),
-          dimensionsMap: { channel: channel.name },
-        }), 0);
+        channelMetric('OutboxQuarantined', 'Maximum', 5), 0);
       alarm('UnstorableAlarm', `A ${channel.title} message the store refuses for good (too large, a key too long); its request is kept under ${channel.name}/unstorable/ in the bucket, or it was answered 422.`,
         new cw.MathExpression({
           expression: 'kept + refused',
