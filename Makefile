@@ -8,7 +8,7 @@ test: ## Everything CI runs
 	bash scripts/test.sh
 
 generate: ## Every file derived from the code: the JSON Schema, events/, the fuzz seeds, the SAM template and the CDK channel file (CI fails when one is stale)
-	bash -c 'source scripts/env.sh && source scripts/lib.sh && cargo build --quiet --workspace --all-targets && "$$CARGO_TARGET_DIR/debug/schema" > schema/message.v1.json && gateway_local events && gateway_local fuzz-seeds && gateway_local infra'
+	bash -c 'source scripts/env.sh && cargo build --quiet --workspace --all-targets && "$$CARGO_TARGET_DIR/debug/schema" > schema/message.v1.json && for c in events fuzz-seeds infra; do "$$CARGO_TARGET_DIR/debug/gateway-local" $$c || exit 1; done'
 
 fuzz: ## Every fuzz target for 10 minutes (scripts/fuzz.sh SECONDS [TARGET...] for others)
 	bash scripts/fuzz.sh 600

@@ -14,9 +14,8 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "$here/.."
 quick=""
 [ "${1:-}" = "--quick" ] && quick=1
-bash scripts/bootstrap.sh run
 source scripts/env.sh
-source scripts/lib.sh
+gateway_local() { "$CARGO_TARGET_DIR/debug/gateway-local" "$@"; }
 
 echo "== machine"
 echo "cpu: $(lscpu | awk -F: '/Model name/ { gsub(/^ +/, "", $2); print $2; exit }'), $(nproc) cores"
@@ -34,26 +33,21 @@ echo "== release build (every binary of the workspace, once)"
 cargo build --quiet --release --workspace --bins
 cargo build --quiet --workspace --all-targets  # the local tool (debug), as make run and make test build it
 
+gateway_local install run
+
+# The release functions served on the local stack (free ports), beside the cold-start runs'
+# own processes.
 export GATEWAY_RUN_DIR="$(mktemp -d)"
-export GATEWAY_DYNAMODB_PORT="${GATEWAY_BENCH_DYNAMODB_PORT:-8201}"
-export GATEWAY_MOTO_PORT="${GATEWAY_BENCH_MOTO_PORT:-5201}"
-export GATEWAY_FUNCTIONS_PORT="${GATEWAY_BENCH_FUNCTIONS_PORT:-9201}"
-export GATEWAY_STANDIN_PORT="${GATEWAY_BENCH_STANDIN_PORT:-9290}"
-export GATEWAY_FUNCTIONS_PROFILE=release
-cleanup() { scripts/functions.sh stop; stop_standins; scripts/services.sh stop; rm -rf "$GATEWAY_RUN_DIR"; }
+cleanup() { gateway_local down --run-dir "$GATEWAY_RUN_DIR"; rm -rf "$GATEWAY_RUN_DIR"; }
 trap cleanup EXIT
-scripts/services.sh start
-source "$GATEWAY_RUN_DIR/services.env"
-start_standins
-env_args=()
-url_args=()
-queue_args=()
-mapfile -t GATEWAY_CHANNELS < <(channels)
-for i in "${!GATEWAY_CHANNELS[@]}"; do
-  channel="${GATEWAY_CHANNELS[$i]}"
-  queue_url=$(provision_channel "$channel" bench-messages bench-blobs "bench-$channel" "bench/$channel" "$GATEWAY_RUN_DIR/$channel.env")
-  env_args+=(--env "$channel=$GATEWAY_RUN_DIR/$channel.env")
-  queue_args+=(--queue "$channel=$queue_url")
+gateway_local up --detach --profile release --name bench --run-dir "$GATEWAY_RUN_DIR"
+source "$GATEWAY_RUN_DIR/stack.env"
+env_args=(); url_args=(); queue_args=()
+for channel in $(gateway_local channels); do
+  upper=${channel^^}
+  env_args+=(--env "$channel=$(printenv "GATEWAY_${upper}_ENV")")
+  url_args+=(--url "$channel=$(printenv "GATEWAY_${upper}_URL")")
+  queue_args+=(--queue "$channel=$(printenv "GATEWAY_${upper}_QUEUE_URL")")
 done
 
 echo "== 2. cold start and memory (Runtime API emulator, release x86_64 builds)"
@@ -62,17 +56,12 @@ if [ -n "$quick" ]; then runs=3 rounds=2; else runs=20 rounds=20; fi
   --runs "$runs" --rounds "$rounds" --standin "$GATEWAY_STANDIN_URL"
 
 echo "== 3. load (release functions on cargo lambda's Runtime API emulator)"
-for i in "${!GATEWAY_CHANNELS[@]}"; do
-  channel="${GATEWAY_CHANNELS[$i]}"
-  url=$(scripts/functions.sh start "$channel" "$GATEWAY_RUN_DIR/$channel.env" "$((GATEWAY_FUNCTIONS_PORT + i))")
-  url_args+=(--url "$channel=$url")
-done
 # One client per function (cargo lambda watch runs one invocation at a time per function),
 # then 32 clients queueing behind them.
 if [ -n "$quick" ]; then loads=("500 16"); else loads=("1000 5" "3000 32"); fi
 for load in "${loads[@]}"; do
   read -r requests clients <<<"$load"
-  "$CARGO_TARGET_DIR/release/load" "${url_args[@]}" "${queue_args[@]}" --table bench-messages \
+  "$CARGO_TARGET_DIR/release/load" "${url_args[@]}" "${queue_args[@]}" --table "$GATEWAY_TABLE" \
     --requests "$requests" --clients "$clients" --duplicates 10
 done
 

@@ -14,7 +14,7 @@ shift || true
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(providers decode)
 
-# Installed by scripts/bootstrap.sh.
+# Installed by `gateway-local install test`.
 export PATH="$GATEWAY_TOOLS/cargo/bin:$PATH"
 # Without a sanitizer (the code is safe Rust; libFuzzer's coverage and Rust's panics and
 # overflow checks find the bugs), cargo fuzz passes only stable -C flags, so the machine's one

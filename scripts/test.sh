@@ -11,11 +11,18 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "$here/.."
 source scripts/env.sh
-source scripts/lib.sh
 started=$SECONDS
+gateway_local() { "$CARGO_TARGET_DIR/debug/gateway-local" "$@"; }
 
-step "tools"
-bash scripts/bootstrap.sh test
+# Prints a section title, with the minutes and seconds the previous section took.
+step() {
+  local now=$SECONDS
+  if [ -n "${_step_name:-}" ]; then
+    printf '   (%s: %dm%02ds)\n' "$_step_name" $(((now - _step_start) / 60)) $(((now - _step_start) % 60))
+  fi
+  _step_name="$1" _step_start=$now
+  [ -z "$1" ] || echo "== $1"
+}
 
 # The shared target dir outlives every clone: test binaries a day old belong to earlier
 # commits and would fill the disk over many runs.
@@ -34,49 +41,20 @@ cargo build --quiet --workspace --all-targets
 cargo build --workspace --all-targets --message-format=json 2>/dev/null \
   | python3 scripts/prune_target.py "$CARGO_TARGET_DIR/debug/deps"
 
-# Own ports and run dir, so a `make run --keep` left running does not interfere.
+step "tools (gateway-local install test)"
+gateway_local install test
+
 export GATEWAY_RUN_DIR="$(mktemp -d)"
-export GATEWAY_DYNAMODB_PORT="${GATEWAY_TEST_DYNAMODB_PORT:-8101}"
-export GATEWAY_MOTO_PORT="${GATEWAY_TEST_MOTO_PORT:-5101}"
-export GATEWAY_FUNCTIONS_PORT="${GATEWAY_TEST_FUNCTIONS_PORT:-9101}"
-export GATEWAY_RECORDER_PORT="${GATEWAY_TEST_RECORDER_PORT:-9121}"
-export GATEWAY_STANDIN_PORT="${GATEWAY_TEST_STANDIN_PORT:-9190}"
-stop_recorders() { [ -f "$GATEWAY_RUN_DIR/recorders.pid" ] && kill $(cat "$GATEWAY_RUN_DIR/recorders.pid") 2>/dev/null || true; }
-cleanup() { scripts/functions.sh stop; stop_standins; stop_recorders; scripts/services.sh stop; [ -n "${GATEWAY_KEEP_RUN_DIR:-}" ] || rm -rf "$GATEWAY_RUN_DIR"; }
+cleanup() { gateway_local down --run-dir "$GATEWAY_RUN_DIR"; [ -n "${GATEWAY_KEEP_RUN_DIR:-}" ] || rm -rf "$GATEWAY_RUN_DIR"; }
 trap cleanup EXIT
 
 step "infrastructure (SAM, CDK, consistency, arm64 release build)"
 GATEWAY_INFRA_OUT="$GATEWAY_RUN_DIR/infra" bash scripts/infra-check.sh
 
-step "local services and the served functions"
-scripts/services.sh start
-source "$GATEWAY_RUN_DIR/services.env"
-start_standins
-env_args=(); url_args=(); queue_args=()
-mapfile -t GATEWAY_CHANNELS < <(channels)
-for i in "${!GATEWAY_CHANNELS[@]}"; do
-  channel="${GATEWAY_CHANNELS[$i]}"
-  upper=$(echo "$channel" | tr '[:lower:]' '[:upper:]')
-  port=$((GATEWAY_FUNCTIONS_PORT + i))
-  # Every AWS call the function makes goes through a recording proxy of its own.
-  recorder="$((GATEWAY_RECORDER_PORT + i))"
-  start_recorder "$channel" "$recorder" "$GATEWAY_RUN_DIR/aws-calls.jsonl"
-  queue_url=$(provision_channel "$channel" served-messages served-blobs "served-$channel" "served/$channel" "$GATEWAY_RUN_DIR/$channel.env" "http://127.0.0.1:$recorder")
-  url=$(scripts/functions.sh start "$channel" "$GATEWAY_RUN_DIR/$channel.env" "$port")
-  export "GATEWAY_${upper}_URL=$url"
-  export "GATEWAY_${upper}_QUEUE_URL=$queue_url"
-  export "GATEWAY_${upper}_LOG=$GATEWAY_RUN_DIR/functions-$channel.log"
-  env_args+=(--env "$channel=$GATEWAY_RUN_DIR/$channel.env")
-  url_args+=(--url "$channel=$url")
-  queue_args+=(--queue "$channel=$queue_url")
-done
-export GATEWAY_TABLE=served-messages
-export GATEWAY_BUCKET=served-blobs
-# The publisher runs in the tests (its handler fed by DynamoDB Local's stream); its AWS calls
-# are recorded too.
-publisher_recorder="$((GATEWAY_RECORDER_PORT + ${#GATEWAY_CHANNELS[@]}))"
-start_recorder publisher "$publisher_recorder" "$GATEWAY_RUN_DIR/aws-calls.jsonl"
-export GATEWAY_PUBLISHER_ENDPOINT="http://127.0.0.1:$publisher_recorder"
+step "the local stack: services, stand-ins, the served functions, each behind a recorder of its AWS calls"
+# On free ports, so a `make run --keep` left running does not interfere.
+gateway_local up --detach --record --name served --run-dir "$GATEWAY_RUN_DIR"
+source "$GATEWAY_RUN_DIR/stack.env"
 
 step "provider SDK cross-checks"
 gateway_local events --now --out "$GATEWAY_RUN_DIR/events" >/dev/null
@@ -102,10 +80,17 @@ step "permissions: every AWS call the served functions and the publisher made, a
 # The short forms of the stress runs, on the debug build (their figures are not claimed:
 # BENCHMARKS.md has the release figures of `make bench`).
 step "cold start and memory (short: 3 starts, debug build)"
+env_args=(); url_args=(); queue_args=()
+for channel in $(gateway_local channels); do
+  upper=${channel^^}
+  env_args+=(--env "$channel=$(printenv "GATEWAY_${upper}_ENV")")
+  url_args+=(--url "$channel=$(printenv "GATEWAY_${upper}_URL")")
+  queue_args+=(--queue "$channel=$(printenv "GATEWAY_${upper}_QUEUE_URL")")
+done
 "$CARGO_TARGET_DIR/debug/coldstart" --bin-dir "$CARGO_TARGET_DIR/debug" "${env_args[@]}" \
   --runs 3 --rounds 2 --standin "$GATEWAY_STANDIN_URL"
 step "load (short: 500 requests, 16 clients, debug build)"
-"$CARGO_TARGET_DIR/debug/load" "${url_args[@]}" "${queue_args[@]}" --table served-messages \
+"$CARGO_TARGET_DIR/debug/load" "${url_args[@]}" "${queue_args[@]}" --table "$GATEWAY_TABLE" \
   --requests 500 --clients 16 --duplicates 10
 
 step "fuzzing (short: ${GATEWAY_FUZZ_SECONDS:=20} s per target)"

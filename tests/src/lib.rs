@@ -6,10 +6,14 @@ pub mod fuzzing;
 pub mod genuine;
 pub mod infra;
 #[cfg(feature = "local")]
+pub mod install;
+#[cfg(feature = "local")]
 pub mod local;
 pub mod proxy;
 #[cfg(feature = "local")]
 pub mod recorder;
+#[cfg(feature = "local")]
+pub mod stack;
 pub mod standins;
 #[cfg(feature = "local")]
 pub mod streams;

@@ -1,7 +1,7 @@
 //! The local AWS services (DynamoDB Local, moto) as the tests and the local run use them:
 //! clients, provisioning of a table, a FIFO queue and a channel secret, and reading back.
 //!
-//! `scripts/services.sh` starts the services and exports the `AWS_ENDPOINT_URL_*` variables;
+//! `gateway-local up` (stack.rs) starts the services and exports the `AWS_ENDPOINT_URL_*` variables;
 //! everything here goes through the real SDK over the real wire protocols.
 
 use aws_config::SdkConfig;
@@ -14,13 +14,13 @@ pub fn require_local_services() {
     for var in ["AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_SQS"] {
         assert!(
             std::env::var(var).is_ok_and(|v| !v.is_empty()),
-            "{var} is not set: run the integration tests with scripts/test.sh, which starts \
-             DynamoDB Local and moto and exports their endpoints"
+            "{var} is not set: run the integration tests with scripts/test.sh, or inside \
+             `gateway-local up`, which start DynamoDB Local and moto and export their endpoints"
         );
     }
 }
 
-/// The functions' own SDK configuration; `scripts/services.sh` exports the endpoints, region
+/// The functions' own SDK configuration; `gateway-local up` exports the endpoints, region
 /// and dummy credentials it reads from the environment.
 pub async fn sdk() -> SdkConfig {
     require_local_services();

@@ -200,9 +200,8 @@ impl Recorder {
     }
 }
 
-/// Serves the recorder on `port` until the process ends.
-pub async fn serve(recorder: Recorder, port: u16) -> std::io::Result<()> {
-    let listener = TcpListener::bind(("127.0.0.1", port)).await?;
+/// Serves the recorder on `listener` until the task or process ends.
+pub async fn serve_on(recorder: Recorder, listener: TcpListener) -> std::io::Result<()> {
     let recorder = Arc::new(recorder);
     loop {
         let (stream, _) = listener.accept().await?;

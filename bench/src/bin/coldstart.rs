@@ -12,7 +12,7 @@
 //! coldstart --bin-dir target/release --env sms=run/sms.env [--env social=...] \
 //!           [--runs 20] [--rounds 20] [--standin http://127.0.0.1:9180]
 //! ```
-//! The env files are the functions' local environments (scripts/lib.sh `provision_channel`):
+//! The env files are the functions' local environments (`gateway-local up` writes them):
 //! the local services must be up.
 
 use gateway_bench::runtime_api::RuntimeApi;

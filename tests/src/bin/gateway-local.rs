@@ -8,8 +8,9 @@ use gateway_shared::aws::{DynamoStore, SqsQueues};
 use gateway_shared::channels::{self, CHANNELS};
 use gateway_shared::schema::Channel;
 use gateway_tests::fixtures::{self, COMMITTED_AT};
-use gateway_tests::{fuzzing, local};
+use gateway_tests::{fuzzing, install, local, stack};
 use std::collections::BTreeMap;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -86,11 +87,6 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Serve the stand-in provider endpoints until killed.
-    Standins {
-        #[arg(long)]
-        port: u16,
-    },
     /// Write the fuzz targets' seed corpora from the committed samples.
     FuzzSeeds {
         #[arg(long, default_value = "fuzz/corpus")]
@@ -104,20 +100,75 @@ enum Command {
         #[arg(long)]
         check: bool,
     },
-    /// A recording proxy in front of the local services for one function, until killed.
-    Record {
-        #[arg(long)]
-        function: String,
-        #[arg(long)]
-        port: u16,
-        #[arg(long)]
-        dynamodb: String,
-        #[arg(long)]
-        moto: String,
-        /// Where each call is appended, one JSON line each.
-        #[arg(long)]
-        log: PathBuf,
+    /// Install what `make run` (`run`) or `make test` (`test`) needs, under $GATEWAY_TOOLS.
+    Install {
+        #[arg(value_enum)]
+        what: install::Purpose,
     },
+    /// Start the local stack (services, stand-ins, each channel's function) on free ports and
+    /// write `<run dir>/stack.env`; with a command after `--`, run it in the stack's
+    /// environment and stop; else run until interrupted (or `down`).
+    Up {
+        #[command(flatten)]
+        stack: StackArgs,
+        /// Return once the stack is up, leaving it running in the background.
+        #[arg(long)]
+        detach: bool,
+        #[arg(last = true)]
+        command: Vec<String>,
+    },
+    /// Stop a stack started with `up --detach`.
+    Down {
+        #[arg(long)]
+        run_dir: PathBuf,
+    },
+    /// The main job, locally: the stack up, every sample sent as a signed HTTP request,
+    /// published from the outbox's stream, and what arrived shown.
+    Run {
+        #[arg(long, default_value = ".local")]
+        run_dir: PathBuf,
+        /// Leave the stack running afterwards, until interrupted.
+        #[arg(long)]
+        keep: bool,
+        /// Print every queued document in full.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Args)]
+struct StackArgs {
+    /// The prefix of the stack's table, bucket, queues and secrets.
+    #[arg(long, default_value = "gateway")]
+    name: String,
+    #[arg(long, default_value = ".local")]
+    run_dir: PathBuf,
+    /// The build whose `gateway` binary is served: `debug` or `release`.
+    #[arg(long, default_value = "debug")]
+    profile: String,
+    /// Only the services, the stand-ins and the provisioning; no functions.
+    #[arg(long)]
+    no_functions: bool,
+    /// Record every AWS call of each function (and of the publisher the tests run) in
+    /// `<run dir>/aws-calls.jsonl`.
+    #[arg(long)]
+    record: bool,
+}
+
+impl StackArgs {
+    fn options(&self) -> Result<stack::Options> {
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .ok_or("CARGO_TARGET_DIR is not set (source scripts/env.sh)")?;
+        Ok(stack::Options {
+            name: self.name.clone(),
+            run_dir: std::path::absolute(&self.run_dir)?,
+            bin_dir: target.join(&self.profile),
+            functions: !self.no_functions,
+            record: self.record,
+            tools: stack::Tools::from_env(),
+        })
+    }
 }
 
 #[derive(Args)]
@@ -164,7 +215,6 @@ async fn main() -> ExitCode {
             queues,
             json,
         } => show(&table, &queues.queues, json).await,
-        Command::Standins { port } => standins(port).await,
         Command::FuzzSeeds { out } => fuzz_seeds(&out),
         Command::Channels => {
             for spec in CHANNELS {
@@ -173,13 +223,18 @@ async fn main() -> ExitCode {
             Ok(())
         }
         Command::Infra { check } => infra(check),
-        Command::Record {
-            function,
-            port,
-            dynamodb,
-            moto,
-            log,
-        } => record(function, port, dynamodb, moto, &log).await,
+        Command::Install { what } => install::install(what, &stack::Tools::from_env()),
+        Command::Up {
+            stack,
+            detach,
+            command,
+        } => up(&stack, detach, &command).await,
+        Command::Down { run_dir } => down(&run_dir),
+        Command::Run {
+            run_dir,
+            keep,
+            json,
+        } => run(run_dir, keep, json).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -230,12 +285,6 @@ fn fuzz_seeds(out: &Path) -> Result<()> {
         }
     }
     println!("wrote {written} seeds to {}/<target>", out.display());
-    Ok(())
-}
-
-async fn standins(port: u16) -> Result<()> {
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
-    gateway_tests::standins::serve(listener).await;
     Ok(())
 }
 
@@ -475,25 +524,200 @@ fn infra(check: bool) -> Result<()> {
     Ok(())
 }
 
-/// A recording proxy for one function's AWS calls (`gateway_tests::recorder`).
-async fn record(
-    function: String,
-    port: u16,
-    dynamodb: String,
-    moto: String,
-    log: &Path,
-) -> Result<()> {
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)?;
-    let recorder = gateway_tests::recorder::Recorder {
-        function,
-        dynamodb,
-        moto,
-        log: std::sync::Arc::new(std::sync::Mutex::new(log)),
-        client: reqwest::Client::new(),
+/// `up`: the stack in the foreground (around a command, or until interrupted), or detached.
+async fn up(args: &StackArgs, detach: bool, command: &[String]) -> Result<()> {
+    let options = args.options()?;
+    let ready = options.run_dir.join("stack.env");
+    if detach {
+        return detached(&options.run_dir, &ready);
+    }
+    let _ = std::fs::remove_file(&ready);
+    let mut up = stack::Stack::start(&options).await?;
+    std::fs::write(&ready, up.env_file())?;
+    std::fs::write(
+        options.run_dir.join("stack.pid"),
+        std::process::id().to_string(),
+    )?;
+    let outcome = match command.split_first() {
+        Some((program, args)) => tokio::process::Command::new(program)
+            .args(args)
+            .envs(up.vars.iter().map(|(k, v)| (k, v)))
+            .status()
+            .await
+            .map_err(|e| format!("{program}: {e}").into())
+            .and_then(|status| {
+                if status.success() {
+                    Ok(())
+                } else {
+                    Err(format!("{} failed ({status})", command.join(" ")).into())
+                }
+            }),
+        None => interrupted().await,
     };
-    gateway_tests::recorder::serve(recorder, port).await?;
+    up.stop().await;
+    let _ = std::fs::remove_file(options.run_dir.join("stack.pid"));
+    outcome
+}
+
+/// This tool's `up` again, in the background; returns once it wrote `stack.env` (or fails
+/// with the end of its log when it exited first).
+fn detached(run_dir: &Path, ready: &Path) -> Result<()> {
+    std::fs::create_dir_all(run_dir)?;
+    let _ = std::fs::remove_file(ready);
+    let log = run_dir.join("stack.log");
+    let args: Vec<_> = std::env::args_os()
+        .skip(1)
+        .filter(|a| a != "--detach")
+        .collect();
+    let out = std::fs::File::create(&log)?;
+    let mut child = std::process::Command::new(std::env::current_exe()?)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(out.try_clone()?)
+        .stderr(out)
+        // Its own process group: an interrupt of the caller's shell does not reach it, `down`
+        // (or the caller's cleanup) stops it.
+        .process_group(0)
+        .spawn()?;
+    loop {
+        if ready.is_file() {
+            eprintln!(
+                "stack up: `source {}` for its variables; stop it with `gateway-local down --run-dir {}`",
+                ready.display(),
+                run_dir.display()
+            );
+            return Ok(());
+        }
+        if let Some(status) = child.try_wait()? {
+            let log = std::fs::read_to_string(&log).unwrap_or_default();
+            return Err(format!("the stack did not start ({status}):\n{log}").into());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+fn down(run_dir: &Path) -> Result<()> {
+    let Ok(pid) = std::fs::read_to_string(run_dir.join("stack.pid")) else {
+        return Ok(()); // not running
+    };
+    let pid = pid.trim();
+    let alive = || {
+        std::process::Command::new("kill")
+            .args(["-0", pid])
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    std::process::Command::new("kill")
+        .args(["-TERM", pid])
+        .status()?;
+    for _ in 0..100 {
+        if !alive() {
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    Err(format!("the stack (pid {pid}) did not stop in 10 s").into())
+}
+
+async fn interrupted() -> Result<()> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    Ok(())
+}
+
+/// `make run`: the stack up, the samples sent, published and shown.
+async fn run(run_dir: PathBuf, keep: bool, json: bool) -> Result<()> {
+    let args = StackArgs {
+        name: "gateway".into(),
+        run_dir,
+        profile: "debug".into(),
+        no_functions: false,
+        record: false,
+    };
+    let options = args.options()?;
+    println!(
+        "== the stack: DynamoDB Local, moto, the stand-in provider endpoints, one function per channel"
+    );
+    let mut up = stack::Stack::start(&options).await?;
+    std::fs::write(options.run_dir.join("stack.env"), up.env_file())?;
+    let outcome = sample_run(&up, json).await;
+    if keep && outcome.is_ok() {
+        println!("\nStill running, until Ctrl-C:");
+        for (var, url) in up.vars.iter().filter(|(k, _)| {
+            k.ends_with("_URL") && k.starts_with("GATEWAY_") && !k.ends_with("QUEUE_URL")
+        }) {
+            println!("  {var}={url}");
+        }
+        println!(
+            "`source {}` points the AWS CLI and SDKs at the local services.",
+            options.run_dir.join("stack.env").display()
+        );
+        interrupted().await?;
+    }
+    up.stop().await;
+    outcome
+}
+
+async fn sample_run(up: &stack::Stack, json: bool) -> Result<()> {
+    let var = |name: &str| {
+        up.vars
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    let mut urls = Vec::new();
+    let mut queues = Vec::new();
+    for spec in CHANNELS {
+        let upper = spec.name().to_uppercase();
+        let channel = spec.channel;
+        urls.extend(var(&format!("GATEWAY_{upper}_URL")).map(|u| (channel, u)));
+        queues.extend(var(&format!("GATEWAY_{upper}_QUEUE_URL")).map(|u| (channel, u)));
+    }
+    let table = var("GATEWAY_TABLE").ok_or("the stack has no table")?;
+    // This process talks to the stack's services as the functions do: through its
+    // environment, so the steps run as this tool's own commands in child processes.
+    let this = std::env::current_exe()?;
+    let pairs = |flag: &str, list: &[(Channel, String)]| -> Vec<String> {
+        list.iter()
+            .flat_map(|(c, u)| [flag.to_string(), format!("{}={u}", c.as_str())])
+            .collect()
+    };
+    let steps: [(&str, Vec<String>); 3] = [
+        (
+            "== sending the events/ samples as signed HTTP requests (timestamped schemes re-signed now)",
+            [vec!["send".to_string()], pairs("--url", &urls)].concat(),
+        ),
+        (
+            "== publishing from the outbox's stream (the publisher function's work in AWS)",
+            [
+                vec!["publish".into(), "--table".into(), table.clone()],
+                pairs("--queue", &queues),
+            ]
+            .concat(),
+        ),
+        (
+            "== what arrived (the queues are drained as they are shown)",
+            [
+                vec!["show".into(), "--table".into(), table.clone()],
+                pairs("--queue", &queues),
+                if json { vec!["--json".into()] } else { vec![] },
+            ]
+            .concat(),
+        ),
+    ];
+    for (title, args) in steps {
+        println!("{title}");
+        let status = std::process::Command::new(&this)
+            .args(&args)
+            .envs(up.vars.iter().map(|(k, v)| (k, v)))
+            .status()?;
+        if !status.success() {
+            return Err(format!("gateway-local {} failed", args[0]).into());
+        }
+    }
     Ok(())
 }
