@@ -42,13 +42,7 @@ cleanup() { gateway_local down --run-dir "$GATEWAY_RUN_DIR"; rm -rf "$GATEWAY_RU
 trap cleanup EXIT
 gateway_local up --detach --profile release --name bench --run-dir "$GATEWAY_RUN_DIR"
 source "$GATEWAY_RUN_DIR/stack.env"
-env_args=(); url_args=(); queue_args=()
-for channel in $(gateway_local channels); do
-  upper=${channel^^}
-  env_args+=(--env "$channel=$(printenv "GATEWAY_${upper}_ENV")")
-  url_args+=(--url "$channel=$(printenv "GATEWAY_${upper}_URL")")
-  queue_args+=(--queue "$channel=$(printenv "GATEWAY_${upper}_QUEUE_URL")")
-done
+stack_args
 
 echo "== 2. cold start and memory (Runtime API emulator, release x86_64 builds)"
 if [ -n "$quick" ]; then runs=3 rounds=2; else runs=20 rounds=20; fi

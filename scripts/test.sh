@@ -80,13 +80,7 @@ step "permissions: every AWS call the served functions and the publisher made, a
 # The short forms of the stress runs, on the debug build (their figures are not claimed:
 # BENCHMARKS.md has the release figures of `make bench`).
 step "cold start and memory (short: 3 starts, debug build)"
-env_args=(); url_args=(); queue_args=()
-for channel in $(gateway_local channels); do
-  upper=${channel^^}
-  env_args+=(--env "$channel=$(printenv "GATEWAY_${upper}_ENV")")
-  url_args+=(--url "$channel=$(printenv "GATEWAY_${upper}_URL")")
-  queue_args+=(--queue "$channel=$(printenv "GATEWAY_${upper}_QUEUE_URL")")
-done
+stack_args
 "$CARGO_TARGET_DIR/debug/coldstart" --bin-dir "$CARGO_TARGET_DIR/debug" "${env_args[@]}" \
   --runs 3 --rounds 2 --standin "$GATEWAY_STANDIN_URL"
 step "load (short: 500 requests, 16 clients, debug build)"
